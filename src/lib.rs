@@ -2,3 +2,6 @@
 //!
 //! The data flow is inventory → facts → plan → apply → verify → report;
 //! see ARCHITECTURE.md for where each stage lives.
+
+pub mod inventory;
+pub mod transport;

@@ -1,0 +1,67 @@
+//! Errors that name the file, line and column and say what was expected.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::locate::Position;
+
+/// One problem in an input file, located precisely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub position: Position,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.position.line,
+            self.position.column,
+            self.message
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("{path}: cannot read the inventory: {source}\n(pass -i FILE, set RAMPART_INVENTORY, or run from a directory holding inventory.yaml)")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", render(.0))]
+    Invalid(Vec<Diagnostic>),
+    #[error("--limit {pattern:?} matches no host (hosts: {known}; roles: {roles})")]
+    NoMatch {
+        pattern: String,
+        known: String,
+        roles: String,
+    },
+}
+
+fn render(diags: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for (i, d) in diags.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&format!("{d}"));
+    }
+    if diags.len() > 1 {
+        out.push_str(&format!("\n{} errors; nothing was applied", diags.len()));
+    }
+    out
+}
+
+impl InventoryError {
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            InventoryError::Invalid(d) => d,
+            _ => &[],
+        }
+    }
+}

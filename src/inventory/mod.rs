@@ -1,0 +1,206 @@
+//! The inventory: which hosts exist, what they are for, and how to reach them.
+//!
+//! Loading is all-or-nothing: the YAML is parsed with unknown keys denied,
+//! then every semantic rule is checked, and all problems are reported
+//! together with file:line:column before any host is touched.
+
+mod error;
+pub mod locate;
+mod model;
+pub mod roles;
+mod select;
+mod validate;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+pub use error::{Diagnostic, InventoryError};
+pub use locate::{Position, PositionIndex};
+pub use model::{HostSpec, InventoryFile, Operator, Provider, SecretsSettings, SshSettings};
+pub use roles::{RoleTable, PROFILES};
+pub use select::select_hosts;
+
+/// Where a ProxyJump goes: through another inventory host, or an address.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Jump {
+    Host(String),
+    Address { host: String, port: u16 },
+}
+
+/// SSH settings with paths resolved against the inventory's directory.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Ssh {
+    pub user: String,
+    pub bootstrap_user: String,
+    pub identity: Option<PathBuf>,
+    pub known_hosts: PathBuf,
+    pub jump: Option<Jump>,
+    pub connect_timeout_secs: u64,
+    pub command_timeout_secs: u64,
+}
+
+/// A host with its roles expanded into profiles.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Host {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub provider: Provider,
+    pub location: Option<String>,
+    pub roles: Vec<String>,
+    pub profiles: Vec<String>,
+    pub mesh_address: Option<IpAddr>,
+    pub disks: Vec<PathBuf>,
+    pub vars: std::collections::BTreeMap<String, serde_yaml::Value>,
+}
+
+impl Host {
+    pub fn has_profile(&self, profile: &str) -> bool {
+        self.profiles.iter().any(|p| p == profile)
+    }
+}
+
+/// A validated inventory.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Inventory {
+    pub path: PathBuf,
+    /// SHA-256 of the file as read, so reports can name the exact input.
+    pub sha256: String,
+    pub ssh: Ssh,
+    pub admin_sources: Vec<ipnet::IpNet>,
+    pub operators: Vec<Operator>,
+    pub secrets: SecretsSettings,
+    pub profiles_dir: Option<PathBuf>,
+    pub hosts: Vec<Host>,
+    #[serde(skip)]
+    pub roles: RoleTable,
+}
+
+impl Inventory {
+    /// Reads and validates an inventory file.
+    pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
+        let source = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &source)
+    }
+
+    /// Validates inventory text; `path` names it in errors and anchors
+    /// relative paths.
+    pub fn parse(path: &Path, source: &str) -> Result<Inventory, InventoryError> {
+        let index = PositionIndex::build(source);
+        let file: InventoryFile = match serde_yaml::from_str(source) {
+            Ok(f) => f,
+            Err(e) => return Err(InventoryError::Invalid(vec![serde_diagnostic(path, &e)])),
+        };
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let diags = validate::check(path, &dir, &file, &index);
+        if !diags.is_empty() {
+            return Err(InventoryError::Invalid(diags));
+        }
+        Ok(resolve(path, &dir, source, file))
+    }
+
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// Directory the inventory lives in; relative paths are anchored here.
+    pub fn dir(&self) -> &Path {
+        self.path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+    }
+}
+
+fn serde_diagnostic(path: &Path, e: &serde_yaml::Error) -> Diagnostic {
+    let position = e
+        .location()
+        .map(|l| Position {
+            line: l.line(),
+            column: l.column(),
+        })
+        .unwrap_or(Position { line: 1, column: 1 });
+    Diagnostic {
+        file: path.to_path_buf(),
+        position,
+        message: strip_location(&e.to_string()),
+    }
+}
+
+/// serde_yaml appends " at line L column C"; the diagnostic carries those
+/// separately, so the message drops them.
+fn strip_location(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) if msg[i..].contains(" column ") => msg[..i].to_string(),
+        _ => msg.to_string(),
+    }
+}
+
+fn anchor(dir: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
+    }
+}
+
+fn resolve(path: &Path, dir: &Path, source: &str, file: InventoryFile) -> Inventory {
+    let roles = RoleTable::new(&file.roles);
+    let hosts = file
+        .hosts
+        .iter()
+        .map(|(name, spec)| {
+            let mut profiles = Vec::new();
+            for r in &spec.roles {
+                // validate::check has already proven every role expands.
+                profiles.extend(roles.profiles_of(r).unwrap_or_default());
+            }
+            Host {
+                name: name.clone(),
+                address: spec.address.clone(),
+                port: spec.port.unwrap_or(file.ssh.port),
+                provider: spec.provider,
+                location: spec.location.clone(),
+                roles: spec.roles.clone(),
+                profiles: roles::canonical_order(profiles),
+                mesh_address: spec.mesh_address,
+                disks: spec.disks.clone(),
+                vars: spec.vars.clone(),
+            }
+        })
+        .collect();
+    let ssh = Ssh {
+        user: file.ssh.user.clone(),
+        bootstrap_user: file.ssh.bootstrap_user.clone(),
+        identity: file.ssh.identity.as_deref().map(|p| anchor(dir, p)),
+        known_hosts: anchor(dir, &file.ssh.known_hosts),
+        jump: file.ssh.jump.as_deref().map(|j| validate::parse_jump(j, &file)),
+        connect_timeout_secs: file.ssh.connect_timeout,
+        command_timeout_secs: file.ssh.command_timeout,
+    };
+    Inventory {
+        path: path.to_path_buf(),
+        sha256: hex_sha256(source.as_bytes()),
+        ssh,
+        admin_sources: file.admin_sources.clone(),
+        operators: file.operators.clone(),
+        secrets: file.secrets.clone(),
+        profiles_dir: file.profiles_dir.as_deref().map(|p| anchor(dir, p)),
+        hosts,
+        roles,
+    }
+}
+
+pub fn hex_sha256(bytes: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(&Sha256::digest(bytes))
+}

@@ -1,0 +1,152 @@
+//! The inventory as written in YAML. Every struct denies unknown keys so a
+//! typo is an error, never a silently ignored setting.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryFile {
+    #[serde(default)]
+    pub ssh: SshSettings,
+    /// Networks SSH may come from; the firewall profile opens port 22 only to these.
+    #[serde(default)]
+    pub admin_sources: Vec<IpNet>,
+    /// The small set of named administrators; nobody else gets a login.
+    #[serde(default)]
+    pub operators: Vec<Operator>,
+    #[serde(default)]
+    pub secrets: SecretsSettings,
+    /// Overrides the profiles embedded in the binary.
+    #[serde(default)]
+    pub profiles_dir: Option<PathBuf>,
+    /// Extra roles, or overrides of the built-in ones: role → roles or profiles.
+    #[serde(default)]
+    pub roles: BTreeMap<String, Vec<String>>,
+    pub hosts: IndexMap<String, HostSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshSettings {
+    /// Account rampart connects as.
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// First-contact account of a fresh provider image (used by provision).
+    #[serde(default = "default_user")]
+    pub bootstrap_user: String,
+    /// Private key; absent means ssh-agent via SSH_AUTH_SOCK.
+    #[serde(default)]
+    pub identity: Option<PathBuf>,
+    /// OpenSSH known_hosts file; relative to the inventory file.
+    #[serde(default = "default_known_hosts")]
+    pub known_hosts: PathBuf,
+    /// ProxyJump through another inventory host or `host:port`.
+    #[serde(default)]
+    pub jump: Option<String>,
+    /// Default port for hosts that do not set one.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Seconds to establish a connection (TCP, key exchange, authentication).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: u64,
+    /// Seconds a single remote command may run.
+    #[serde(default = "default_command_timeout")]
+    pub command_timeout: u64,
+}
+
+impl Default for SshSettings {
+    fn default() -> Self {
+        SshSettings {
+            user: default_user(),
+            bootstrap_user: default_user(),
+            identity: None,
+            known_hosts: default_known_hosts(),
+            jump: None,
+            port: default_port(),
+            connect_timeout: default_connect_timeout(),
+            command_timeout: default_command_timeout(),
+        }
+    }
+}
+
+fn default_user() -> String {
+    "root".into()
+}
+fn default_known_hosts() -> PathBuf {
+    PathBuf::from("known_hosts")
+}
+fn default_port() -> u16 {
+    22
+}
+fn default_connect_timeout() -> u64 {
+    10
+}
+fn default_command_timeout() -> u64 {
+    600
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operator {
+    pub name: String,
+    /// OpenSSH public keys (`ssh-ed25519 AAAA… comment`).
+    #[serde(default)]
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSettings {
+    /// age recipients for everything rampart stores encrypted.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Hetzner,
+    Ovh,
+    #[default]
+    Other,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Hetzner => "hetzner",
+            Provider::Ovh => "ovh",
+            Provider::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    /// IP address or DNS name rampart connects to.
+    pub address: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub provider: Provider,
+    /// Provider location code (fsn1, nbg1, gra, …).
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Address on the WireGuard mesh.
+    #[serde(default)]
+    pub mesh_address: Option<std::net::IpAddr>,
+    /// Volumes for the luks profile.
+    #[serde(default)]
+    pub disks: Vec<PathBuf>,
+    /// Per-host overrides of profile values.
+    #[serde(default)]
+    pub vars: BTreeMap<String, serde_yaml::Value>,
+}

@@ -1,0 +1,321 @@
+//! Semantic checks that serde cannot express. Each rule reports at the exact
+//! position of the offending value and says what was expected.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::str::FromStr;
+
+use super::locate::{Position, PositionIndex};
+use super::model::InventoryFile;
+use super::roles::{RoleError, RoleTable, PROFILES};
+use super::{Diagnostic, Jump};
+
+struct Checker<'a> {
+    file: &'a Path,
+    index: &'a PositionIndex,
+    diags: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn error_at(&mut self, position: Position, message: String) {
+        self.diags.push(Diagnostic {
+            file: self.file.to_path_buf(),
+            position,
+            message,
+        });
+    }
+
+    fn error(&mut self, path: &str, message: String) {
+        let pos = self.index.value(path);
+        self.error_at(pos, message);
+    }
+}
+
+pub(super) fn check(
+    file: &Path,
+    dir: &Path,
+    inv: &InventoryFile,
+    index: &PositionIndex,
+) -> Vec<Diagnostic> {
+    let mut c = Checker {
+        file,
+        index,
+        diags: Vec::new(),
+    };
+    check_duplicate_keys(&mut c);
+    check_ssh(&mut c, inv);
+    check_operators(&mut c, inv);
+    check_recipients(&mut c, inv);
+    check_profiles_dir(&mut c, dir, inv);
+    let table = RoleTable::new(&inv.roles);
+    check_role_definitions(&mut c, inv, &table);
+    check_hosts(&mut c, inv, &table);
+    c.diags.sort_by_key(|d| (d.position.line, d.position.column));
+    c.diags
+}
+
+fn check_duplicate_keys(c: &mut Checker) {
+    for d in c.index.duplicates.clone() {
+        let what = match d.path.strip_prefix("hosts.") {
+            Some(name) if !name.contains('.') => format!("duplicate host name `{name}`"),
+            _ => format!("duplicate key `{}`", d.path),
+        };
+        c.error_at(
+            d.second,
+            format!(
+                "{what} (first defined at line {}); expected each name once",
+                d.first.line
+            ),
+        );
+    }
+}
+
+/// POSIX-portable login names as Debian's adduser accepts them by default.
+pub(super) fn is_valid_user_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && name.len() <= 32
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+fn check_ssh(c: &mut Checker, inv: &InventoryFile) {
+    for (key, user) in [
+        ("ssh.user", &inv.ssh.user),
+        ("ssh.bootstrap_user", &inv.ssh.bootstrap_user),
+    ] {
+        if !is_valid_user_name(user) {
+            c.error(
+                key,
+                format!("invalid user name {user:?}; expected lowercase letters, digits, `_` or `-`, starting with a letter or `_`"),
+            );
+        }
+    }
+    if inv.ssh.connect_timeout == 0 || inv.ssh.command_timeout == 0 {
+        c.error("ssh", "timeouts must be at least 1 second".into());
+    }
+    if let Some(j) = &inv.ssh.jump {
+        if let Jump::Address { host, .. } = parse_jump(j, inv) {
+            if host.is_empty() || (j.contains(':') && j.rsplit_once(':').is_none()) {
+                c.error("ssh.jump", format!("invalid jump {j:?}; expected an inventory host name or host:port"));
+            } else if j.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_err()) {
+                c.error("ssh.jump", format!("invalid port in jump {j:?}; expected host:port with a port from 1 to 65535"));
+            } else if !is_valid_address(&host) {
+                c.error("ssh.jump", format!("jump {j:?} is neither an inventory host nor a valid address; expected one of: {}", host_names(inv)));
+            }
+        }
+    }
+}
+
+fn host_names(inv: &InventoryFile) -> String {
+    inv.hosts.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// Interprets `ssh.jump`: an inventory host name wins over an address.
+pub(super) fn parse_jump(j: &str, inv: &InventoryFile) -> Jump {
+    if inv.hosts.contains_key(j) {
+        return Jump::Host(j.to_string());
+    }
+    let (host, port) = match j.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.starts_with('[') => {
+            (h.trim_matches(['[', ']']).to_string(), p.parse().unwrap_or(0))
+        }
+        _ => (j.to_string(), 22),
+    };
+    Jump::Address { host, port }
+}
+
+fn check_operators(c: &mut Checker, inv: &InventoryFile) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, op) in inv.operators.iter().enumerate() {
+        let path = format!("operators[{i}]");
+        if !is_valid_user_name(&op.name) {
+            c.error(
+                &format!("{path}.name"),
+                format!("invalid operator name {:?}; expected a login name (lowercase letters, digits, `_`, `-`)", op.name),
+            );
+        }
+        if let Some(first) = seen.insert(&op.name, i) {
+            c.error(
+                &format!("{path}.name"),
+                format!("duplicate operator `{}` (also operators[{first}]); expected each operator once", op.name),
+            );
+        }
+        if op.keys.is_empty() {
+            c.error(&path, format!("operator `{}` has no keys; expected at least one OpenSSH public key", op.name));
+        }
+        for (k, key) in op.keys.iter().enumerate() {
+            if let Err(e) = russh::keys::ssh_key::PublicKey::from_openssh(key.trim()) {
+                c.error(
+                    &format!("{path}.keys[{k}]"),
+                    format!("not an OpenSSH public key ({e}); expected e.g. \"ssh-ed25519 AAAA… name@host\""),
+                );
+            }
+        }
+    }
+}
+
+fn check_recipients(c: &mut Checker, inv: &InventoryFile) {
+    for (i, r) in inv.secrets.recipients.iter().enumerate() {
+        if age::x25519::Recipient::from_str(r.trim()).is_err() {
+            c.error(
+                &format!("secrets.recipients[{i}]"),
+                format!("{r:?} is not an age recipient; expected an X25519 recipient starting with \"age1\" (age-keygen -y)"),
+            );
+        }
+    }
+}
+
+fn check_profiles_dir(c: &mut Checker, dir: &Path, inv: &InventoryFile) {
+    if let Some(p) = &inv.profiles_dir {
+        let full = super::anchor(dir, p);
+        if !full.is_dir() {
+            c.error(
+                "profiles_dir",
+                format!("{} is not a directory; expected a directory of profile files (relative to the inventory)", full.display()),
+            );
+        }
+    }
+}
+
+fn role_error_message(e: &RoleError, table: &RoleTable) -> String {
+    match e {
+        RoleError::Unknown(name) => format!(
+            "unknown role or profile `{name}`; expected one of roles [{}] or profiles [{}]",
+            table.names().collect::<Vec<_>>().join(", "),
+            PROFILES.join(", ")
+        ),
+        RoleError::Cycle(trail) => format!("roles refer to each other in a cycle: {}", trail.join(" → ")),
+    }
+}
+
+fn check_role_definitions(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
+    for (role, members) in &inv.roles {
+        if PROFILES.contains(&role.as_str()) {
+            c.error(
+                &format!("roles.{role}"),
+                format!("role `{role}` has the name of a profile; expected a name that is not one of [{}]", PROFILES.join(", ")),
+            );
+        }
+        for (i, m) in members.iter().enumerate() {
+            if let Err(e) = table.profiles_of(m) {
+                c.error(&format!("roles.{role}[{i}]"), role_error_message(&e, table));
+                break;
+            }
+        }
+    }
+}
+
+fn is_valid_address(a: &str) -> bool {
+    IpAddr::from_str(a).is_ok() || is_valid_dns_name(a)
+}
+
+fn is_valid_dns_name(a: &str) -> bool {
+    !a.is_empty()
+        && a.len() <= 253
+        && a.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+        })
+}
+
+fn check_hosts(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
+    if inv.hosts.is_empty() {
+        c.error("hosts", "no hosts; expected at least one host under `hosts:`".into());
+    }
+    let mut addresses: HashMap<(String, u16), &str> = HashMap::new();
+    let mut mesh: HashMap<IpAddr, &str> = HashMap::new();
+    for (name, h) in &inv.hosts {
+        let base = format!("hosts.{name}");
+        if !is_valid_dns_name(name) || name.contains('.') && name.len() > 63 {
+            c.error_at(
+                c.index.key(&base).unwrap_or_default(),
+                format!("invalid host name {name:?}; expected letters, digits and `-`"),
+            );
+        }
+        if !is_valid_address(&h.address) {
+            c.error(
+                &format!("{base}.address"),
+                format!("invalid address {:?}; expected an IPv4/IPv6 address or a DNS name", h.address),
+            );
+        }
+        let port = h.port.unwrap_or(inv.ssh.port);
+        if port == 0 {
+            c.error(&format!("{base}.port"), "port 0; expected a port from 1 to 65535".into());
+        }
+        if let Some(other) = addresses.insert((h.address.to_ascii_lowercase(), port), name) {
+            c.error(
+                &format!("{base}.address"),
+                format!("address {}:{port} is already used by host `{other}`; expected each host at its own address", h.address),
+            );
+        }
+        if let Some(m) = h.mesh_address {
+            if let Some(other) = mesh.insert(m, name) {
+                c.error(
+                    &format!("{base}.mesh_address"),
+                    format!("mesh address {m} is already used by host `{other}`; expected a unique mesh address"),
+                );
+            }
+        }
+        check_host_roles(c, &base, &h.roles, table, h.mesh_address.is_some());
+        if let Some(loc) = &h.location {
+            if loc.is_empty() || !loc.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-') {
+                c.error(&format!("{base}.location"), format!("invalid location {loc:?}; expected a provider location code such as fsn1 or gra"));
+            }
+        }
+        for (i, d) in h.disks.iter().enumerate() {
+            if !d.starts_with("/dev/") || d.as_os_str().len() <= 5 {
+                c.error(
+                    &format!("{base}.disks[{i}]"),
+                    format!("disk {:?} is not a device path; expected a path under /dev/ such as /dev/vdb", d.display().to_string()),
+                );
+            }
+        }
+    }
+}
+
+fn check_host_roles(c: &mut Checker, base: &str, roles: &[String], table: &RoleTable, has_mesh_address: bool) {
+    if roles.is_empty() {
+        c.error(base, format!("host has no roles; expected `roles:` with at least one of [{}]", table.names().collect::<Vec<_>>().join(", ")));
+    }
+    let mut needs_mesh = None;
+    for (i, r) in roles.iter().enumerate() {
+        match table.profiles_of(r) {
+            Err(e) => c.error(&format!("{base}.roles[{i}]"), role_error_message(&e, table)),
+            Ok(p) if p.iter().any(|x| x == "mesh") => needs_mesh = Some(r.clone()),
+            Ok(_) => {}
+        }
+    }
+    if let (Some(role), false) = (needs_mesh, has_mesh_address) {
+        c.error(
+            base,
+            format!("role `{role}` includes the mesh profile, so the host needs `mesh_address:` (its WireGuard address, e.g. 10.99.0.1)"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_follow_debian_rules() {
+        assert!(is_valid_user_name("ops"));
+        assert!(is_valid_user_name("_svc-1"));
+        assert!(!is_valid_user_name("Ops"));
+        assert!(!is_valid_user_name("1ops"));
+        assert!(!is_valid_user_name(""));
+    }
+
+    #[test]
+    fn dns_names_and_addresses() {
+        assert!(is_valid_address("198.51.100.7"));
+        assert!(is_valid_address("2001:db8::1"));
+        assert!(is_valid_address("edge-1.example.eu"));
+        assert!(!is_valid_address("edge_1"));
+        assert!(!is_valid_address("-bad"));
+    }
+}

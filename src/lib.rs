@@ -3,5 +3,8 @@
 //! The data flow is inventory → facts → plan → apply → verify → report;
 //! see ARCHITECTURE.md for where each stage lives.
 
+pub mod cli;
+pub mod facts;
 pub mod inventory;
+pub mod lab;
 pub mod transport;

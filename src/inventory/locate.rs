@@ -190,7 +190,13 @@ mod tests {
         let idx = PositionIndex::build(DOC);
         assert_eq!(idx.value("ssh.user"), Position { line: 2, column: 9 });
         assert_eq!(idx.key("hosts.b"), Some(Position { line: 7, column: 3 }));
-        assert_eq!(idx.value("hosts.a.roles[1]"), Position { line: 6, column: 18 });
+        assert_eq!(
+            idx.value("hosts.a.roles[1]"),
+            Position {
+                line: 6,
+                column: 18
+            }
+        );
     }
 
     #[test]

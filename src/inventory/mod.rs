@@ -184,7 +184,11 @@ fn resolve(path: &Path, dir: &Path, source: &str, file: InventoryFile) -> Invent
         bootstrap_user: file.ssh.bootstrap_user.clone(),
         identity: file.ssh.identity.as_deref().map(|p| anchor(dir, p)),
         known_hosts: anchor(dir, &file.ssh.known_hosts),
-        jump: file.ssh.jump.as_deref().map(|j| validate::parse_jump(j, &file)),
+        jump: file
+            .ssh
+            .jump
+            .as_deref()
+            .map(|j| validate::parse_jump(j, &file)),
         connect_timeout_secs: file.ssh.connect_timeout,
         command_timeout_secs: file.ssh.command_timeout,
     };

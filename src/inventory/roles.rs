@@ -106,15 +106,24 @@ mod tests {
             ["baseline", "ssh", "firewall", "mesh", "proxy"]
         );
         for r in ["app", "db", "backup"] {
-            assert_eq!(t.profiles_of(r).unwrap(), ["baseline", "ssh", "firewall", "mesh"]);
+            assert_eq!(
+                t.profiles_of(r).unwrap(),
+                ["baseline", "ssh", "firewall", "mesh"]
+            );
         }
-        assert_eq!(t.profiles_of("bastion").unwrap(), ["baseline", "ssh", "firewall"]);
+        assert_eq!(
+            t.profiles_of("bastion").unwrap(),
+            ["baseline", "ssh", "firewall"]
+        );
     }
 
     #[test]
     fn inventory_roles_may_name_roles_and_profiles() {
         let mut o = BTreeMap::new();
-        o.insert("vault".to_string(), vec!["base".to_string(), "luks".to_string()]);
+        o.insert(
+            "vault".to_string(),
+            vec!["base".to_string(), "luks".to_string()],
+        );
         let t = RoleTable::new(&o);
         assert_eq!(t.profiles_of("vault").unwrap(), ["baseline", "ssh", "luks"]);
         assert_eq!(t.profiles_of("luks").unwrap(), ["luks"]);

@@ -9,11 +9,18 @@ use globset::Glob;
 
 use super::{Host, Inventory, InventoryError};
 
-pub fn select_hosts<'a>(inv: &'a Inventory, pattern: Option<&str>) -> Result<Vec<&'a Host>, InventoryError> {
+pub fn select_hosts<'a>(
+    inv: &'a Inventory,
+    pattern: Option<&str>,
+) -> Result<Vec<&'a Host>, InventoryError> {
     let Some(pattern) = pattern.filter(|p| !p.trim().is_empty()) else {
         return Ok(inv.hosts.iter().collect());
     };
-    let terms: Vec<&str> = pattern.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
+    let terms: Vec<&str> = pattern
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
     let only_exclusions = terms.iter().all(|t| t.starts_with('!'));
     let mut chosen: Vec<bool> = vec![only_exclusions; inv.hosts.len()];
     for term in terms {
@@ -31,7 +38,13 @@ pub fn select_hosts<'a>(inv: &'a Inventory, pattern: Option<&str>) -> Result<Vec
             }
         }
     }
-    Ok(inv.hosts.iter().zip(chosen).filter(|(_, c)| *c).map(|(h, _)| h).collect())
+    Ok(inv
+        .hosts
+        .iter()
+        .zip(chosen)
+        .filter(|(_, c)| *c)
+        .map(|(h, _)| h)
+        .collect())
 }
 
 fn matching(inv: &Inventory, term: &str) -> Result<Vec<bool>, globset::Error> {
@@ -49,12 +62,21 @@ fn matching(inv: &Inventory, term: &str) -> Result<Vec<bool>, globset::Error> {
 }
 
 fn no_match(inv: &Inventory, term: &str) -> InventoryError {
-    let mut roles: Vec<&str> = inv.hosts.iter().flat_map(|h| h.roles.iter().map(String::as_str)).collect();
+    let mut roles: Vec<&str> = inv
+        .hosts
+        .iter()
+        .flat_map(|h| h.roles.iter().map(String::as_str))
+        .collect();
     roles.sort();
     roles.dedup();
     InventoryError::NoMatch {
         pattern: term.to_string(),
-        known: inv.hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "),
+        known: inv
+            .hosts
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         roles: roles.join(", "),
     }
 }
@@ -71,7 +93,11 @@ mod tests {
 
     fn names(p: Option<&str>) -> Vec<String> {
         let i = inv();
-        select_hosts(&i, p).expect("selects").iter().map(|h| h.name.clone()).collect()
+        select_hosts(&i, p)
+            .expect("selects")
+            .iter()
+            .map(|h| h.name.clone())
+            .collect()
     }
 
     #[test]
@@ -92,6 +118,9 @@ mod tests {
     fn a_term_that_matches_nothing_is_an_error() {
         let i = inv();
         let err = select_hosts(&i, Some("app,nope")).expect_err("no match");
-        assert!(err.to_string().contains("\"nope\" matches no host"), "{err}");
+        assert!(
+            err.to_string().contains("\"nope\" matches no host"),
+            "{err}"
+        );
     }
 }

@@ -51,7 +51,8 @@ pub(super) fn check(
     let table = RoleTable::new(&inv.roles);
     check_role_definitions(&mut c, inv, &table);
     check_hosts(&mut c, inv, &table);
-    c.diags.sort_by_key(|d| (d.position.line, d.position.column));
+    c.diags
+        .sort_by_key(|d| (d.position.line, d.position.column));
     c.diags
 }
 
@@ -97,8 +98,14 @@ fn check_ssh(c: &mut Checker, inv: &InventoryFile) {
     if let Some(j) = &inv.ssh.jump {
         if let Jump::Address { host, .. } = parse_jump(j, inv) {
             if host.is_empty() || (j.contains(':') && j.rsplit_once(':').is_none()) {
-                c.error("ssh.jump", format!("invalid jump {j:?}; expected an inventory host name or host:port"));
-            } else if j.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_err()) {
+                c.error(
+                    "ssh.jump",
+                    format!("invalid jump {j:?}; expected an inventory host name or host:port"),
+                );
+            } else if j
+                .rsplit_once(':')
+                .is_some_and(|(_, p)| p.parse::<u16>().is_err())
+            {
                 c.error("ssh.jump", format!("invalid port in jump {j:?}; expected host:port with a port from 1 to 65535"));
             } else if !is_valid_address(&host) {
                 c.error("ssh.jump", format!("jump {j:?} is neither an inventory host nor a valid address; expected one of: {}", host_names(inv)));
@@ -117,9 +124,10 @@ pub(super) fn parse_jump(j: &str, inv: &InventoryFile) -> Jump {
         return Jump::Host(j.to_string());
     }
     let (host, port) = match j.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') || h.starts_with('[') => {
-            (h.trim_matches(['[', ']']).to_string(), p.parse().unwrap_or(0))
-        }
+        Some((h, p)) if !h.contains(':') || h.starts_with('[') => (
+            h.trim_matches(['[', ']']).to_string(),
+            p.parse().unwrap_or(0),
+        ),
         _ => (j.to_string(), 22),
     };
     Jump::Address { host, port }
@@ -142,7 +150,13 @@ fn check_operators(c: &mut Checker, inv: &InventoryFile) {
             );
         }
         if op.keys.is_empty() {
-            c.error(&path, format!("operator `{}` has no keys; expected at least one OpenSSH public key", op.name));
+            c.error(
+                &path,
+                format!(
+                    "operator `{}` has no keys; expected at least one OpenSSH public key",
+                    op.name
+                ),
+            );
         }
         for (k, key) in op.keys.iter().enumerate() {
             if let Err(e) = russh::keys::ssh_key::PublicKey::from_openssh(key.trim()) {
@@ -185,7 +199,10 @@ fn role_error_message(e: &RoleError, table: &RoleTable) -> String {
             table.names().collect::<Vec<_>>().join(", "),
             PROFILES.join(", ")
         ),
-        RoleError::Cycle(trail) => format!("roles refer to each other in a cycle: {}", trail.join(" → ")),
+        RoleError::Cycle(trail) => format!(
+            "roles refer to each other in a cycle: {}",
+            trail.join(" → ")
+        ),
     }
 }
 
@@ -218,13 +235,18 @@ fn is_valid_dns_name(a: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+                && label
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
         })
 }
 
 fn check_hosts(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
     if inv.hosts.is_empty() {
-        c.error("hosts", "no hosts; expected at least one host under `hosts:`".into());
+        c.error(
+            "hosts",
+            "no hosts; expected at least one host under `hosts:`".into(),
+        );
     }
     let mut addresses: HashMap<(String, u16), &str> = HashMap::new();
     let mut mesh: HashMap<IpAddr, &str> = HashMap::new();
@@ -239,12 +261,18 @@ fn check_hosts(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
         if !is_valid_address(&h.address) {
             c.error(
                 &format!("{base}.address"),
-                format!("invalid address {:?}; expected an IPv4/IPv6 address or a DNS name", h.address),
+                format!(
+                    "invalid address {:?}; expected an IPv4/IPv6 address or a DNS name",
+                    h.address
+                ),
             );
         }
         let port = h.port.unwrap_or(inv.ssh.port);
         if port == 0 {
-            c.error(&format!("{base}.port"), "port 0; expected a port from 1 to 65535".into());
+            c.error(
+                &format!("{base}.port"),
+                "port 0; expected a port from 1 to 65535".into(),
+            );
         }
         if let Some(other) = addresses.insert((h.address.to_ascii_lowercase(), port), name) {
             c.error(
@@ -262,7 +290,11 @@ fn check_hosts(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
         }
         check_host_roles(c, &base, &h.roles, table, h.mesh_address.is_some());
         if let Some(loc) = &h.location {
-            if loc.is_empty() || !loc.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-') {
+            if loc.is_empty()
+                || !loc
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+            {
                 c.error(&format!("{base}.location"), format!("invalid location {loc:?}; expected a provider location code such as fsn1 or gra"));
             }
         }
@@ -277,9 +309,21 @@ fn check_hosts(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
     }
 }
 
-fn check_host_roles(c: &mut Checker, base: &str, roles: &[String], table: &RoleTable, has_mesh_address: bool) {
+fn check_host_roles(
+    c: &mut Checker,
+    base: &str,
+    roles: &[String],
+    table: &RoleTable,
+    has_mesh_address: bool,
+) {
     if roles.is_empty() {
-        c.error(base, format!("host has no roles; expected `roles:` with at least one of [{}]", table.names().collect::<Vec<_>>().join(", ")));
+        c.error(
+            base,
+            format!(
+                "host has no roles; expected `roles:` with at least one of [{}]",
+                table.names().collect::<Vec<_>>().join(", ")
+            ),
+        );
     }
     let mut needs_mesh = None;
     for (i, r) in roles.iter().enumerate() {

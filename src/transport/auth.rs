@@ -49,9 +49,11 @@ impl Credentials {
             Ok(k) => k,
             Err(_) => {
                 let pass = passphrase(path)?;
-                russh::keys::decode_secret_key(&text, Some(&pass)).map_err(|e| TransportError::Identity {
-                    path: path.to_path_buf(),
-                    reason: format!("cannot decrypt ({e})"),
+                russh::keys::decode_secret_key(&text, Some(&pass)).map_err(|e| {
+                    TransportError::Identity {
+                        path: path.to_path_buf(),
+                        reason: format!("cannot decrypt ({e})"),
+                    }
                 })?
             }
         };
@@ -66,9 +68,13 @@ fn passphrase(path: &Path) -> Result<String, TransportError> {
     if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
         return Ok(p);
     }
-    prompt_without_echo(&format!("Passphrase for {}: ", path.display())).map_err(|e| TransportError::Identity {
-        path: path.to_path_buf(),
-        reason: format!("the key is encrypted; set {PASSPHRASE_ENV} or run from a terminal ({e})"),
+    prompt_without_echo(&format!("Passphrase for {}: ", path.display())).map_err(|e| {
+        TransportError::Identity {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the key is encrypted; set {PASSPHRASE_ENV} or run from a terminal ({e})"
+            ),
+        }
     })
 }
 
@@ -76,7 +82,10 @@ fn passphrase(path: &Path) -> Result<String, TransportError> {
 fn prompt_without_echo(prompt: &str) -> std::io::Result<String> {
     use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
     use std::io::{BufRead, Write};
-    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty")?;
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")?;
     let saved = tcgetattr(&tty).map_err(std::io::Error::from)?;
     let mut quiet = saved.clone();
     quiet.local_flags.remove(LocalFlags::ECHO);
@@ -115,7 +124,10 @@ pub async fn authenticate<H: Handler>(
     }
 }
 
-async fn authenticate_with_agent<H: Handler>(handle: &mut Handle<H>, user: &str) -> Result<(), TransportError> {
+async fn authenticate_with_agent<H: Handler>(
+    handle: &mut Handle<H>,
+    user: &str,
+) -> Result<(), TransportError> {
     let mut agent = AgentClient::connect_env()
         .await
         .map_err(|e| TransportError::Agent(e.to_string()))?;
@@ -130,7 +142,10 @@ async fn authenticate_with_agent<H: Handler>(handle: &mut Handle<H>, user: &str)
             continue;
         };
         tried += 1;
-        match handle.authenticate_publickey_with(user, key, hash, &mut agent).await {
+        match handle
+            .authenticate_publickey_with(user, key, hash, &mut agent)
+            .await
+        {
             Ok(AuthResult::Success) => return Ok(()),
             Ok(AuthResult::Failure { .. }) => continue,
             Err(e) => return Err(TransportError::Agent(e.to_string())),

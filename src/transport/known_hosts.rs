@@ -149,7 +149,11 @@ pub fn record(path: &Path, host: &str, port: u16, key: &PublicKey) -> std::io::R
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     // Comments are not part of a known_hosts key field.
     let key_field: String = openssh.split(' ').take(2).collect::<Vec<_>>().join(" ");
-    let sep = if existing.is_empty() || existing.ends_with(b"\n") { "" } else { "\n" };
+    let sep = if existing.is_empty() || existing.ends_with(b"\n") {
+        ""
+    } else {
+        "\n"
+    };
     writeln!(f, "{sep}{} {key_field}", lookup_name(host, port))
 }
 
@@ -157,8 +161,10 @@ pub fn record(path: &Path, host: &str, port: u16, key: &PublicKey) -> std::io::R
 mod tests {
     use super::*;
 
-    const ED1: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICqOQ1WsJKocHFjt6uBtsoJ0Pfny1RWEmrobqcQTNO53";
-    const ED2: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP3YfqCOnJNTWRFvSUz205BBIo+aNxH8aScyGSe75WQJ";
+    const ED1: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICqOQ1WsJKocHFjt6uBtsoJ0Pfny1RWEmrobqcQTNO53";
+    const ED2: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP3YfqCOnJNTWRFvSUz205BBIo+aNxH8aScyGSe75WQJ";
 
     fn key(s: &str) -> PublicKey {
         PublicKey::from_openssh(s).expect("test key")
@@ -216,7 +222,10 @@ mod tests {
     #[test]
     fn revoked_key_is_refused() {
         let file = format!("@revoked * {ED1}\n10.0.0.1 {ED1}\n");
-        assert_eq!(check(&file, "10.0.0.1", 22, &key(ED1)), Verdict::Revoked { line: 1 });
+        assert_eq!(
+            check(&file, "10.0.0.1", 22, &key(ED1)),
+            Verdict::Revoked { line: 1 }
+        );
     }
 
     #[test]
@@ -225,6 +234,9 @@ mod tests {
         let path = dir.path().join("kh");
         record(&path, "10.0.0.1", 2222, &key(ED1)).expect("record");
         let contents = std::fs::read_to_string(&path).expect("read");
-        assert_eq!(check(&contents, "10.0.0.1", 2222, &key(ED1)), Verdict::Known);
+        assert_eq!(
+            check(&contents, "10.0.0.1", 2222, &key(ED1)),
+            Verdict::Known
+        );
     }
 }

@@ -91,13 +91,13 @@ impl HostKeyCheck {
             Verdict::Known => Ok(()),
             Verdict::Unknown if self.accept_new => {
                 let _guard = KNOWN_HOSTS_WRITE.lock().await;
-                known_hosts::record(&self.known_hosts, &host, self.target.port, key).map_err(|source| {
-                    TransportError::RecordHostKey {
+                known_hosts::record(&self.known_hosts, &host, self.target.port, key).map_err(
+                    |source| TransportError::RecordHostKey {
                         host: self.target.to_string(),
                         path: self.known_hosts.clone(),
                         source,
-                    }
-                })?;
+                    },
+                )?;
                 tracing::info!(host = %self.target, fingerprint = %known_hosts::fingerprint(key), "recorded new host key");
                 Ok(())
             }
@@ -127,7 +127,10 @@ impl HostKeyCheck {
 impl client::Handler for HostKeyCheck {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, key: &russh::keys::PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
         let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
             // Host certificates are not trusted implicitly.
             return Ok(false);
@@ -165,7 +168,11 @@ fn client_config() -> Arc<client::Config> {
 
 impl Session {
     /// Connects directly, or through `via` (ProxyJump), and authenticates.
-    pub async fn connect(target: &Target, opts: &ConnectOptions, via: Option<Arc<Session>>) -> Result<Session, TransportError> {
+    pub async fn connect(
+        target: &Target,
+        opts: &ConnectOptions,
+        via: Option<Arc<Session>>,
+    ) -> Result<Session, TransportError> {
         let secs = opts.connect_timeout.as_secs().max(1);
         tokio::time::timeout(opts.connect_timeout, Self::connect_inner(target, opts, via))
             .await
@@ -175,7 +182,11 @@ impl Session {
             })?
     }
 
-    async fn connect_inner(target: &Target, opts: &ConnectOptions, via: Option<Arc<Session>>) -> Result<Session, TransportError> {
+    async fn connect_inner(
+        target: &Target,
+        opts: &ConnectOptions,
+        via: Option<Arc<Session>>,
+    ) -> Result<Session, TransportError> {
         let refusal = Arc::new(std::sync::Mutex::new(None));
         let handler = HostKeyCheck {
             target: target.clone(),
@@ -197,7 +208,12 @@ impl Session {
             Some(jump) => {
                 let channel = jump
                     .handle
-                    .channel_open_direct_tcpip(target.address.clone(), u32::from(target.port), "127.0.0.1", 0)
+                    .channel_open_direct_tcpip(
+                        target.address.clone(),
+                        u32::from(target.port),
+                        "127.0.0.1",
+                        0,
+                    )
                     .await
                     .map_err(|e| TransportError::Jump {
                         jump: jump.target.to_string(),
@@ -236,14 +252,24 @@ impl Session {
     pub async fn run(&self, command: &str, stdin: &[u8]) -> Result<Output, TransportError> {
         let wrapped = privileged(&self.user, command);
         let out = self.exec_raw(&wrapped, stdin).await?;
-        if self.user != "root" && out.status == Some(1) && out.stdout.is_empty() && sudo_wants_password(&out.stderr) {
-            return Err(TransportError::SudoNeedsPassword { user: self.user.clone() });
+        if self.user != "root"
+            && out.status == Some(1)
+            && out.stdout.is_empty()
+            && sudo_wants_password(&out.stderr)
+        {
+            return Err(TransportError::SudoNeedsPassword {
+                user: self.user.clone(),
+            });
         }
         Ok(out)
     }
 
     /// Runs `command` as the connected account, without sudo.
-    pub async fn run_unprivileged(&self, command: &str, stdin: &[u8]) -> Result<Output, TransportError> {
+    pub async fn run_unprivileged(
+        &self,
+        command: &str,
+        stdin: &[u8],
+    ) -> Result<Output, TransportError> {
         self.exec_raw(command, stdin).await
     }
 
@@ -303,7 +329,10 @@ fn sudo_wants_password(stderr: &[u8]) -> bool {
 
 /// Quotes `s` for a POSIX shell as one word.
 pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:@,+".contains(&b)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@,+".contains(&b))
+    {
         return s.to_string();
     }
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -320,7 +349,10 @@ mod tests {
 
     #[test]
     fn other_accounts_go_through_sudo_n() {
-        assert_eq!(privileged("ops", "echo 'a b'"), r"sudo -n -- sh -c 'echo '\''a b'\'''");
+        assert_eq!(
+            privileged("ops", "echo 'a b'"),
+            r"sudo -n -- sh -c 'echo '\''a b'\'''"
+        );
     }
 
     #[test]
@@ -332,7 +364,10 @@ mod tests {
 
     #[test]
     fn targets_bracket_ipv6() {
-        let t = Target { address: "2001:db8::1".into(), port: 22 };
+        let t = Target {
+            address: "2001:db8::1".into(),
+            port: 22,
+        };
         assert_eq!(t.to_string(), "[2001:db8::1]:22");
     }
 }

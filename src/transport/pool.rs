@@ -36,7 +36,11 @@ pub struct JumpCache {
 }
 
 impl JumpCache {
-    async fn get(&self, target: &Target, opts: &ConnectOptions) -> Result<Arc<Session>, TransportError> {
+    async fn get(
+        &self,
+        target: &Target,
+        opts: &ConnectOptions,
+    ) -> Result<Arc<Session>, TransportError> {
         let cell = {
             let mut map = self.sessions.lock().await;
             map.entry(target.clone()).or_default().clone()

@@ -1,0 +1,166 @@
+//! The command-line contract. CI pipelines call these names: keep them stable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rampart",
+    version,
+    about = "Make a fleet of European servers provably hardened",
+    long_about = "rampart reads an inventory of hosts and, over SSH, applies OS baselines, LUKS disk \
+encryption, WireGuard meshes, nftables segmentation and edge proxy configuration; then it \
+verifies drift against the declared profiles and writes compliance evidence.",
+    after_help = "Exit codes: 0 ok/compliant; 1 drift or pending changes; 2 usage or input error; \
+3 a host was unreachable or failed (the others still complete)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Inventory file [default: $RAMPART_INVENTORY, then ./inventory.yaml]
+    #[arg(
+        short = 'i',
+        long = "inventory",
+        global = true,
+        env = "RAMPART_INVENTORY"
+    )]
+    pub inventory: Option<PathBuf>,
+    /// Hosts to act on: names, roles, profiles or globs, comma-separated; `!x` excludes
+    #[arg(short = 'l', long, global = true, value_name = "PATTERN")]
+    pub limit: Option<String>,
+    /// Hosts worked on at once
+    #[arg(short = 'j', long = "jobs", global = true, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// Debug logs on stderr (-vv for transport details)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Record host keys of hosts not yet in known_hosts (a changed key is always refused)
+    #[arg(long, global = true)]
+    pub accept_new_host_keys: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate or show the inventory
+    #[command(subcommand)]
+    Inventory(InventoryCommand),
+    /// Gather facts from hosts (one round trip each)
+    Facts {
+        #[arg(long, value_enum, default_value_t = FactsFormat::Text)]
+        format: FactsFormat,
+    },
+    /// Show the changes harden would make
+    Plan {
+        /// Exit 1 while changes are pending
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// First contact with fresh hosts: operator accounts, base packages
+    Provision,
+    /// Apply the profiles
+    Harden,
+    /// Check hosts against the profiles (exit 1 on drift)
+    Verify {
+        #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
+        format: VerifyFormat,
+    },
+    /// Write a compliance report
+    Report,
+    /// rampart's certificate authority for collector mTLS
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// The local lab of real Debian 12 hosts (systemd-nspawn)
+    #[command(subcommand)]
+    Lab(LabCommand),
+    /// Print shell completions
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// Validate the inventory without connecting to any host
+    Check,
+    /// Print the resolved inventory (roles expanded into profiles)
+    Show {
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+        format: ShowFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create the CA (key stored age-encrypted under secrets/)
+    Init,
+    /// Issue a client certificate NAME.crt / NAME.key
+    Issue {
+        name: String,
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
+    /// Revoke a certificate (the edge enforces the CRL)
+    Revoke { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Boot lab hosts (builds and caches the image on first use)
+    Up(LabUpArgs),
+    /// Stop the lab and remove every trace of it
+    Down(LabNameArgs),
+    /// Show labs and their hosts
+    Status(LabNameArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LabUpArgs {
+    /// Number of hosts
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=200))]
+    pub hosts: u16,
+    /// Give each host a blank disk of this many MiB as /dev/vdb
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u64).range(16..))]
+    pub disk_mb: Option<u64>,
+    #[command(flatten)]
+    pub name: LabNameArgs,
+    /// The lab network (the machine takes its first address)
+    #[arg(long, default_value = crate::lab::DEFAULT_SUBNET)]
+    pub subnet: ipnet::Ipv4Net,
+    /// Where to write NAME.yaml, the lab key and known_hosts
+    #[arg(long, default_value = "inventories")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct LabNameArgs {
+    /// Lab name (several labs can run side by side)
+    #[arg(long, default_value = crate::lab::DEFAULT_NAME)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FactsFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum VerifyFormat {
+    Text,
+    Json,
+    Junit,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ShowFormat {
+    Text,
+    Json,
+}

@@ -1,0 +1,82 @@
+//! Shared set-up of commands that talk to hosts: load the inventory, select
+//! hosts, build connection options and dial targets.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::inventory::{select_hosts, Host, Inventory, InventoryError, Jump};
+use crate::transport::{ConnectOptions, Credentials, Dial, Target, TransportError};
+
+use super::args::GlobalArgs;
+
+/// `-i`, else $RAMPART_INVENTORY (clap reads it), else ./inventory.yaml.
+pub fn inventory_path(global: &GlobalArgs) -> PathBuf {
+    global
+        .inventory
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("inventory.yaml"))
+}
+
+pub fn load_inventory(global: &GlobalArgs) -> Result<Inventory, InventoryError> {
+    Inventory::load(&inventory_path(global))
+}
+
+pub fn selected<'a>(
+    inv: &'a Inventory,
+    global: &GlobalArgs,
+) -> Result<Vec<&'a Host>, InventoryError> {
+    select_hosts(inv, global.limit.as_deref())
+}
+
+pub fn connect_options(
+    inv: &Inventory,
+    user: &str,
+    global: &GlobalArgs,
+) -> Result<ConnectOptions, TransportError> {
+    Ok(ConnectOptions {
+        user: user.to_string(),
+        credentials: Credentials::load(inv.ssh.identity.as_deref())?,
+        known_hosts: inv.ssh.known_hosts.clone(),
+        accept_new_host_keys: global.accept_new_host_keys,
+        connect_timeout: Duration::from_secs(inv.ssh.connect_timeout_secs),
+        command_timeout: Duration::from_secs(inv.ssh.command_timeout_secs),
+    })
+}
+
+/// Dial targets; the jump host itself is always reached directly.
+pub fn dials(inv: &Inventory, hosts: &[&Host]) -> Vec<Dial> {
+    let jump = inv.ssh.jump.as_ref().map(|j| match j {
+        Jump::Host(name) => {
+            let h = inv.host(name);
+            (
+                Some(name.clone()),
+                Target {
+                    address: h.map(|h| h.address.clone()).unwrap_or_default(),
+                    port: h.map(|h| h.port).unwrap_or(22),
+                },
+            )
+        }
+        Jump::Address { host, port } => (
+            None,
+            Target {
+                address: host.clone(),
+                port: *port,
+            },
+        ),
+    });
+    hosts
+        .iter()
+        .map(|h| Dial {
+            name: h.name.clone(),
+            target: Target {
+                address: h.address.clone(),
+                port: h.port,
+            },
+            jump: match &jump {
+                Some((Some(jump_name), _)) if *jump_name == h.name => None,
+                Some((_, t)) => Some(t.clone()),
+                None => None,
+            },
+        })
+        .collect()
+}

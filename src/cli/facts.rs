@@ -1,0 +1,137 @@
+//! `rampart facts`: one round trip per host, all hosts in parallel.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use crate::facts::{self, Facts};
+use crate::transport::for_each_host;
+
+use super::args::{FactsFormat, GlobalArgs};
+use super::context::{connect_options, dials, load_inventory, selected};
+use super::progress::Reporter;
+use super::{summarize, Exit};
+
+pub async fn run(g: &GlobalArgs, format: FactsFormat) -> anyhow::Result<Exit> {
+    let inv = load_inventory(g)?;
+    let hosts = selected(&inv, g)?;
+    let opts = connect_options(&inv, &inv.ssh.user, g)?;
+    let disks: HashMap<String, Vec<PathBuf>> = hosts
+        .iter()
+        .map(|h| (h.name.clone(), h.disks.clone()))
+        .collect();
+    let reporter = Reporter::new(hosts.len(), "facts");
+    let outcomes = for_each_host(
+        dials(&inv, &hosts),
+        &opts,
+        usize::from(g.jobs),
+        &reporter,
+        |session, name| {
+            let disks = disks.get(&name).cloned().unwrap_or_default();
+            async move { facts::gather(&session, &disks).await }
+        },
+    )
+    .await;
+    reporter.finish();
+    match format {
+        FactsFormat::Json => {
+            let ok: BTreeMap<&str, &Facts> = outcomes
+                .iter()
+                .filter_map(|o| o.result.as_ref().ok().map(|f| (o.host.as_str(), f)))
+                .collect();
+            let failed: BTreeMap<&str, String> = outcomes
+                .iter()
+                .filter_map(|o| {
+                    o.result
+                        .as_ref()
+                        .err()
+                        .map(|e| (o.host.as_str(), e.to_string()))
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({ "hosts": ok, "failed": failed })
+                )?
+            );
+        }
+        FactsFormat::Text => {
+            for o in &outcomes {
+                if let Ok(f) = &o.result {
+                    print_text(&o.host, f);
+                }
+            }
+        }
+    }
+    Ok(summarize(&outcomes, "report facts"))
+}
+
+fn print_text(host: &str, f: &Facts) {
+    let virt = match &f.virtualization.container {
+        Some(c) => format!("container {c}"),
+        None => format!("virtualization {}", f.virtualization.kind),
+    };
+    println!(
+        "{host} ({}): {} · kernel {} {} · {virt} · init {}",
+        f.hostname, f.os.pretty_name, f.kernel.release, f.kernel.machine, f.init
+    );
+    let active = f
+        .services
+        .values()
+        .filter(|u| u.active.as_deref() == Some("active"))
+        .count();
+    println!("  packages {} · units active {active}", f.packages.len());
+    if let Some(sshd) = f.sshd.ok() {
+        let get = |k: &str| {
+            sshd.get(k)
+                .and_then(|v| v.first())
+                .map(String::as_str)
+                .unwrap_or("?")
+        };
+        println!(
+            "  sshd: permitrootlogin {} · passwordauthentication {} · kbdinteractiveauthentication {}",
+            get("permitrootlogin"),
+            get("passwordauthentication"),
+            get("kbdinteractiveauthentication")
+        );
+    }
+    let logins: Vec<&str> = f
+        .users
+        .iter()
+        .filter(|u| u.has_login_shell())
+        .map(|u| u.name.as_str())
+        .collect();
+    let keys: Vec<String> = f
+        .authorized_keys
+        .iter()
+        .map(|a| format!("{} ({})", a.user, a.keys.len()))
+        .collect();
+    println!(
+        "  login shells: {} · authorized keys: {}",
+        logins.join(", "),
+        if keys.is_empty() {
+            "none".into()
+        } else {
+            keys.join(", ")
+        }
+    );
+    let listening: Vec<String> = f
+        .listening
+        .iter()
+        .map(|s| format!("{} {}", s.proto, s.local))
+        .collect();
+    println!("  listening: {}", listening.join(", "));
+    for (path, d) in &f.disks {
+        let state = if !d.present {
+            "missing".to_string()
+        } else if d.luks.is_some() {
+            "LUKS".to_string()
+        } else {
+            d.signature
+                .get("TYPE")
+                .or_else(|| d.signature.get("PTTYPE"))
+                .cloned()
+                .unwrap_or_else(|| "blank".into())
+        };
+        println!("  disk {path}: {state}");
+    }
+}

@@ -1,0 +1,47 @@
+# rampart facts collector: runs once per host, as root, in one SSH exec.
+# It only runs commands and delimits their raw output; rampart parses it.
+# Values that are secrets (password hashes) are reduced on the host.
+export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+s() { printf '\n@@rampart-section %s\n' "$1"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+s hostname; hostname
+s time; date +%s
+s os-release; cat /etc/os-release 2>/dev/null
+s uname; uname -r; uname -m
+s virt; systemd-detect-virt 2>/dev/null
+s container; systemd-detect-virt --container 2>/dev/null
+s init; cat /proc/1/comm 2>/dev/null
+s packages; dpkg-query -W -f='${Package}\t${Version}\t${db:Status-Abbrev}\n' 2>/dev/null
+s unit-files; systemctl list-unit-files --no-legend --no-pager --plain 2>/dev/null
+s units; systemctl list-units --all --no-legend --no-pager --plain 2>/dev/null
+s sshd; if have sshd; then mkdir -p /run/sshd 2>/dev/null; sshd -T 2>&1; echo "@@exit $?"; else echo "@@absent"; fi
+s sysctl; sysctl -a 2>/dev/null
+s nft; if have nft; then nft -j list ruleset 2>&1; echo "@@exit $?"; else echo "@@absent"; fi
+s wg; if have wg; then wg show all dump 2>&1; echo "@@exit $?"; else echo "@@absent"; fi
+s lsblk; lsblk -J -b -o NAME,PATH,MAJ:MIN,TYPE,SIZE,FSTYPE,UUID,LABEL,MOUNTPOINTS,RO 2>/dev/null
+s disks
+for d in $RAMPART_DISKS; do
+  printf '@@disk %s\n' "$d"
+  if [ -b "$d" ]; then
+    printf 'majmin=%s\n' "$(stat -L -c '%t:%T' "$d")"
+    blkid -p -o export "$d" 2>/dev/null
+    if have cryptsetup && cryptsetup isLuks "$d" 2>/dev/null; then
+      printf '@@luks\n'; cryptsetup luksDump --dump-json-metadata "$d" 2>/dev/null
+    fi
+  else
+    printf 'missing=1\n'
+  fi
+done
+s passwd; getent passwd
+s group; getent group
+s shadow; awk -F: '{ s = ($2 == "") ? "empty" : (($2 ~ /^[!*]/) ? "locked" : "set"); print $1 "\t" s }' /etc/shadow 2>/dev/null
+s authorized-keys
+getent passwd | while IFS=: read -r u _ _ _ _ h _; do
+  for f in "$h/.ssh/authorized_keys" "$h/.ssh/authorized_keys2"; do
+    if [ -f "$f" ]; then printf '@@file %s %s\n' "$u" "$f"; cat "$f"; echo; fi
+  done
+done
+s listening; ss -Htlnup 2>/dev/null
+s modes; stat -c '%a %U %G %n' /etc/passwd /etc/group /etc/shadow /etc/gshadow /etc/ssh/sshd_config /etc/ssh/ssh_host_*_key /etc/crontab /etc/cron.d /etc/cron.daily /etc/cron.hourly /etc/cron.weekly /etc/cron.monthly /etc/sudoers 2>/dev/null
+s modprobe; modprobe --showconfig 2>/dev/null | grep -E '^(blacklist|install) '
+s mounts; findmnt -J -o TARGET,SOURCE,FSTYPE,OPTIONS 2>/dev/null

@@ -1,0 +1,203 @@
+//! What rampart knows about a host, as structured data.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Facts {
+    pub hostname: String,
+    /// Host clock at collection, seconds since the epoch.
+    pub collected_at: u64,
+    pub os: Os,
+    pub kernel: Kernel,
+    pub virtualization: Virtualization,
+    /// Name of PID 1 (`systemd` on every supported host).
+    pub init: String,
+    /// Installed packages and their versions.
+    pub packages: BTreeMap<String, String>,
+    pub services: BTreeMap<String, Unit>,
+    pub sshd: Probe<BTreeMap<String, Vec<String>>>,
+    pub sysctls: BTreeMap<String, String>,
+    pub nftables: Probe<serde_json::Value>,
+    pub wireguard: Probe<Vec<WgInterface>>,
+    pub block_devices: Vec<BlockDevice>,
+    /// The inventory's declared disks, probed individually.
+    pub disks: BTreeMap<String, DiskProbe>,
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    pub authorized_keys: Vec<AuthorizedKeys>,
+    pub listening: Vec<Socket>,
+    pub file_modes: BTreeMap<String, FileMode>,
+    /// `blacklist`/`install` lines of the effective modprobe configuration.
+    pub modprobe: Vec<String>,
+    pub mounts: Vec<Mount>,
+}
+
+/// The outcome of a probe whose tool may be missing or may fail.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "state", content = "value", rename_all = "snake_case")]
+pub enum Probe<T> {
+    Ok(T),
+    /// The tool is not installed.
+    #[default]
+    Absent,
+    /// The tool ran and failed; its message.
+    Failed(String),
+}
+
+impl<T> Probe<T> {
+    pub fn ok(&self) -> Option<&T> {
+        match self {
+            Probe::Ok(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Os {
+    pub id: String,
+    pub version_id: String,
+    pub codename: String,
+    pub pretty_name: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Kernel {
+    pub release: String,
+    pub machine: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Virtualization {
+    /// `systemd-detect-virt`: none, kvm, systemd-nspawn, …
+    pub kind: String,
+    /// The container technology, when the host is a container.
+    pub container: Option<String>,
+}
+
+impl Virtualization {
+    pub fn is_container(&self) -> bool {
+        self.container.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Unit {
+    /// enabled, disabled, masked, static, … (absent when no unit file)
+    pub enabled: Option<String>,
+    /// active, inactive, failed, … (absent when not loaded)
+    pub active: Option<String>,
+    pub sub: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WgInterface {
+    pub name: String,
+    pub public_key: String,
+    pub listen_port: Option<u16>,
+    pub peers: Vec<WgPeer>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WgPeer {
+    pub public_key: String,
+    pub has_preshared_key: bool,
+    pub endpoint: Option<String>,
+    pub allowed_ips: Vec<String>,
+    /// Seconds since the epoch; 0 when there never was a handshake.
+    pub latest_handshake: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub keepalive: Option<u16>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BlockDevice {
+    pub name: String,
+    pub path: Option<String>,
+    pub majmin: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub size: u64,
+    pub fstype: Option<String>,
+    pub uuid: Option<String>,
+    pub label: Option<String>,
+    pub mountpoints: Vec<String>,
+    pub read_only: bool,
+    pub children: Vec<BlockDevice>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DiskProbe {
+    pub present: bool,
+    pub majmin: Option<String>,
+    /// `blkid -p` low-level probe: TYPE, PTTYPE, UUID, LABEL, VERSION, …
+    pub signature: BTreeMap<String, String>,
+    /// LUKS2 JSON metadata (no key material: keyslot areas are not read).
+    pub luks: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct User {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+    pub shell: String,
+    /// set, locked, empty, or unknown (no shadow entry).
+    pub password: String,
+}
+
+impl User {
+    /// Whether the shell permits an interactive login.
+    pub fn has_login_shell(&self) -> bool {
+        !matches!(
+            self.shell.as_str(),
+            "/usr/sbin/nologin"
+                | "/sbin/nologin"
+                | "/bin/false"
+                | "/usr/bin/false"
+                | ""
+                | "/bin/sync"
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Group {
+    pub name: String,
+    pub gid: u32,
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AuthorizedKeys {
+    pub user: String,
+    pub path: String,
+    /// Key lines, options included, comments and blank lines dropped.
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Socket {
+    pub proto: String,
+    pub local: String,
+    pub process: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FileMode {
+    pub mode: u32,
+    pub owner: String,
+    pub group: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Mount {
+    pub target: String,
+    pub source: String,
+    pub fstype: String,
+    pub options: String,
+}

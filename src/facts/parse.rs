@@ -1,0 +1,420 @@
+//! Turns the collector's raw sections into [`Facts`]. Every parser is
+//! forgiving about noise (a missing tool, an odd line) and exact about data.
+
+use std::collections::BTreeMap;
+
+use super::model::*;
+
+const SECTION: &str = "@@rampart-section ";
+
+/// Splits collector output into named sections.
+pub fn sections(raw: &str) -> BTreeMap<&str, &str> {
+    let mut out = BTreeMap::new();
+    let mut rest = raw;
+    while let Some(start) = rest.find(SECTION) {
+        let after = &rest[start + SECTION.len()..];
+        let (name, body) = after.split_once('\n').unwrap_or((after, ""));
+        let end = body.find(&format!("\n{SECTION}")).unwrap_or(body.len());
+        out.insert(name.trim(), &body[..end]);
+        rest = &body[end..];
+    }
+    out
+}
+
+pub fn parse(raw: &str) -> Facts {
+    let s = sections(raw);
+    let get = |k: &str| s.get(k).copied().unwrap_or("");
+    let mut facts = Facts {
+        hostname: get("hostname").trim().to_string(),
+        collected_at: get("time").trim().parse().unwrap_or(0),
+        os: os_release(get("os-release")),
+        kernel: kernel(get("uname")),
+        virtualization: virtualization(get("virt"), get("container")),
+        init: get("init").trim().to_string(),
+        packages: packages(get("packages")),
+        services: BTreeMap::new(),
+        sshd: probe(get("sshd"), sshd_config),
+        sysctls: sysctls(get("sysctl")),
+        nftables: probe(get("nft"), |t| {
+            serde_json::from_str(t).unwrap_or(serde_json::Value::Null)
+        }),
+        wireguard: probe(get("wg"), wg_dump),
+        block_devices: lsblk(get("lsblk")),
+        disks: disks(get("disks")),
+        users: Vec::new(),
+        groups: groups(get("group")),
+        authorized_keys: authorized_keys(get("authorized-keys")),
+        listening: listening(get("listening")),
+        file_modes: file_modes(get("modes")),
+        modprobe: get("modprobe")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+        mounts: mounts(get("mounts")),
+    };
+    facts.services = units(get("unit-files"), get("units"));
+    facts.users = users(get("passwd"), get("shadow"));
+    facts
+}
+
+fn unquote(v: &str) -> String {
+    v.trim().trim_matches('"').trim_matches('\'').to_string()
+}
+
+pub fn os_release(text: &str) -> Os {
+    let mut os = Os::default();
+    for line in text.lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            let v = unquote(v);
+            match k {
+                "ID" => os.id = v,
+                "VERSION_ID" => os.version_id = v,
+                "VERSION_CODENAME" => os.codename = v,
+                "PRETTY_NAME" => os.pretty_name = v,
+                _ => {}
+            }
+        }
+    }
+    os
+}
+
+fn kernel(text: &str) -> Kernel {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    Kernel {
+        release: lines.next().unwrap_or_default().to_string(),
+        machine: lines.next().unwrap_or_default().to_string(),
+    }
+}
+
+fn virtualization(virt: &str, container: &str) -> Virtualization {
+    let container = container.trim();
+    Virtualization {
+        kind: match virt.trim() {
+            "" => "unknown".to_string(),
+            v => v.to_string(),
+        },
+        container: (!container.is_empty() && container != "none").then(|| container.to_string()),
+    }
+}
+
+pub fn packages(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let (name, version, status) = (f.next()?, f.next()?, f.next()?);
+            // "ii " = desired install, installed; "rc" leftovers are not installed.
+            (status.starts_with("ii") || status.starts_with("hi")).then(|| {
+                let name = name.split(':').next().unwrap_or(name);
+                (name.to_string(), version.to_string())
+            })
+        })
+        .collect()
+}
+
+/// Merges `list-unit-files` (enablement) with `list-units` (activity).
+pub fn units(files: &str, loaded: &str) -> BTreeMap<String, Unit> {
+    let mut out: BTreeMap<String, Unit> = BTreeMap::new();
+    for line in files.lines() {
+        let mut f = line.split_whitespace();
+        if let (Some(name), Some(state)) = (f.next(), f.next()) {
+            out.entry(name.to_string()).or_default().enabled = Some(state.to_string());
+        }
+    }
+    for line in loaded.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() >= 4 {
+            let u = out.entry(f[0].to_string()).or_default();
+            u.active = Some(f[2].to_string());
+            u.sub = Some(f[3].to_string());
+        }
+    }
+    out
+}
+
+/// Wraps a section that ends in `@@exit N` or is `@@absent`.
+fn probe<T>(text: &str, parse: impl Fn(&str) -> T) -> Probe<T> {
+    let trimmed = text.trim_end();
+    if trimmed.trim() == "@@absent" {
+        return Probe::Absent;
+    }
+    let (body, code) = match trimmed.rfind("@@exit ") {
+        Some(i) => (
+            &trimmed[..i],
+            trimmed[i + 7..].trim().parse::<i32>().unwrap_or(-1),
+        ),
+        None => (trimmed, -1),
+    };
+    if code == 0 {
+        Probe::Ok(parse(body))
+    } else {
+        let msg = body.trim();
+        Probe::Failed(if msg.is_empty() {
+            format!("exit status {code}")
+        } else {
+            msg.lines().take(5).collect::<Vec<_>>().join("; ")
+        })
+    }
+}
+
+/// `sshd -T`: lowercase keywords; repeated keywords (hostkey, …) accumulate.
+pub fn sshd_config(text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in text.lines() {
+        if let Some((k, v)) = line.trim().split_once(' ') {
+            out.entry(k.to_ascii_lowercase())
+                .or_default()
+                .push(v.trim().to_string());
+        }
+    }
+    out
+}
+
+pub fn sysctls(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            l.split_once(" = ")
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// `wg show all dump`: interface lines have 5 fields, peer lines 9.
+pub fn wg_dump(text: &str) -> Vec<WgInterface> {
+    let mut out: Vec<WgInterface> = Vec::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        match f.len() {
+            5 => out.push(WgInterface {
+                name: f[0].to_string(),
+                public_key: f[2].to_string(),
+                listen_port: f[3].parse().ok(),
+                peers: Vec::new(),
+            }),
+            9 => {
+                let peer = WgPeer {
+                    public_key: f[1].to_string(),
+                    has_preshared_key: f[2] != "(none)",
+                    endpoint: (f[3] != "(none)").then(|| f[3].to_string()),
+                    allowed_ips: f[4]
+                        .split(',')
+                        .filter(|s| *s != "(none)" && !s.is_empty())
+                        .map(String::from)
+                        .collect(),
+                    latest_handshake: f[5].parse().unwrap_or(0),
+                    rx_bytes: f[6].parse().unwrap_or(0),
+                    tx_bytes: f[7].parse().unwrap_or(0),
+                    keepalive: f[8].parse().ok(),
+                };
+                if let Some(iface) = out.iter_mut().rev().find(|i| i.name == f[0]) {
+                    iface.peers.push(peer);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn lsblk(text: &str) -> Vec<BlockDevice> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Vec::new();
+    };
+    v.get("blockdevices")
+        .and_then(|b| b.as_array())
+        .map(|a| a.iter().map(block_device).collect())
+        .unwrap_or_default()
+}
+
+fn block_device(v: &serde_json::Value) -> BlockDevice {
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(String::from);
+    BlockDevice {
+        name: s("name").unwrap_or_default(),
+        path: s("path"),
+        majmin: s("maj:min").unwrap_or_default(),
+        kind: s("type").unwrap_or_default(),
+        size: v
+            .get("size")
+            .and_then(|x| {
+                x.as_u64()
+                    .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
+            })
+            .unwrap_or(0),
+        fstype: s("fstype"),
+        uuid: s("uuid"),
+        label: s("label"),
+        mountpoints: v
+            .get("mountpoints")
+            .and_then(|m| m.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        read_only: v.get("ro").and_then(|x| x.as_bool()).unwrap_or(false),
+        children: v
+            .get("children")
+            .and_then(|c| c.as_array())
+            .map(|a| a.iter().map(block_device).collect())
+            .unwrap_or_default(),
+    }
+}
+
+pub fn disks(text: &str) -> BTreeMap<String, DiskProbe> {
+    let mut out = BTreeMap::new();
+    for chunk in text.split("@@disk ").skip(1) {
+        let (path, body) = chunk.split_once('\n').unwrap_or((chunk, ""));
+        let (kv, luks) = match body.split_once("@@luks\n") {
+            Some((a, b)) => (a, Some(b)),
+            None => (body, None),
+        };
+        let mut probe = DiskProbe {
+            present: true,
+            ..Default::default()
+        };
+        for line in kv.lines() {
+            match line.split_once('=') {
+                Some(("missing", _)) => probe.present = false,
+                Some(("majmin", v)) => probe.majmin = Some(hex_majmin(v)),
+                Some((k, v)) => {
+                    probe.signature.insert(k.to_string(), v.to_string());
+                }
+                None => {}
+            }
+        }
+        probe.luks = luks.and_then(|l| serde_json::from_str(l.trim()).ok());
+        out.insert(path.trim().to_string(), probe);
+    }
+    out
+}
+
+/// `stat -c %t:%T` prints hex; lsblk prints decimal.
+fn hex_majmin(v: &str) -> String {
+    match v.trim().split_once(':') {
+        Some((a, b)) => match (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) {
+            (Ok(a), Ok(b)) => format!("{a}:{b}"),
+            _ => v.trim().to_string(),
+        },
+        None => v.trim().to_string(),
+    }
+}
+
+pub fn users(passwd: &str, shadow: &str) -> Vec<User> {
+    let status: BTreeMap<&str, &str> = shadow.lines().filter_map(|l| l.split_once('\t')).collect();
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 7).then(|| User {
+                name: f[0].to_string(),
+                uid: f[2].parse().unwrap_or(u32::MAX),
+                gid: f[3].parse().unwrap_or(u32::MAX),
+                home: f[5].to_string(),
+                shell: f[6].to_string(),
+                password: status.get(f[0]).copied().unwrap_or("unknown").to_string(),
+            })
+        })
+        .collect()
+}
+
+pub fn groups(text: &str) -> Vec<Group> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 4).then(|| Group {
+                name: f[0].to_string(),
+                gid: f[2].parse().unwrap_or(u32::MAX),
+                members: f[3]
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(String::from)
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+pub fn authorized_keys(text: &str) -> Vec<AuthorizedKeys> {
+    let mut out = Vec::new();
+    for chunk in text.split("@@file ").skip(1) {
+        let (header, body) = chunk.split_once('\n').unwrap_or((chunk, ""));
+        let (user, path) = header.split_once(' ').unwrap_or((header, ""));
+        out.push(AuthorizedKeys {
+            user: user.to_string(),
+            path: path.trim().to_string(),
+            keys: body
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from)
+                .collect(),
+        });
+    }
+    out
+}
+
+pub fn listening(text: &str) -> Vec<Socket> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // Netid State Recv-Q Send-Q Local Peer [Process]
+            (f.len() >= 5).then(|| Socket {
+                proto: f[0].to_string(),
+                local: f[4].to_string(),
+                process: f.get(6).map(|p| p.to_string()),
+            })
+        })
+        .collect()
+}
+
+pub fn file_modes(text: &str) -> BTreeMap<String, FileMode> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(4, ' ');
+            let (mode, owner, group, path) = (f.next()?, f.next()?, f.next()?, f.next()?);
+            Some((
+                path.to_string(),
+                FileMode {
+                    mode: u32::from_str_radix(mode, 8).ok()?,
+                    owner: owner.to_string(),
+                    group: group.to_string(),
+                },
+            ))
+        })
+        .collect()
+}
+
+fn mounts(text: &str) -> Vec<Mount> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<Mount>) {
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        if v.get("target").is_some() {
+            out.push(Mount {
+                target: s("target"),
+                source: s("source"),
+                fstype: s("fstype"),
+                options: s("options"),
+            });
+        }
+        if let Some(children) = v.get("children").and_then(|c| c.as_array()) {
+            for c in children {
+                walk(c, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
+        if let Some(fs) = v.get("filesystems").and_then(|f| f.as_array()) {
+            for f in fs {
+                walk(f, &mut out);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,377 @@
+//! The lab: real Debian 12 hosts booted with systemd in systemd-nspawn,
+//! each in its own network namespace on a private bridge, reached over real
+//! SSH. It is rampart's embedded default target and what every end-to-end
+//! test runs against.
+//!
+//! `up` is idempotent: a lab already running with the same shape is reused.
+//! `down` removes every trace: processes, mounts, loop devices, namespaces,
+//! bridge, NAT table, state and the generated inventory.
+
+mod host;
+mod image;
+mod net;
+mod sys;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+pub use host::LabHost;
+pub use sys::LabError;
+
+/// What `lab up` is asked for.
+#[derive(Debug, Clone)]
+pub struct LabSpec {
+    pub name: String,
+    pub hosts: usize,
+    pub disk_mb: Option<u64>,
+    pub subnet: Ipv4Net,
+    /// Where the inventory, lab key and known_hosts are written.
+    pub dir: PathBuf,
+}
+
+pub const DEFAULT_SUBNET: &str = "10.123.0.0/16";
+pub const DEFAULT_NAME: &str = "lab";
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabState {
+    pub name: String,
+    pub id: String,
+    pub subnet: Ipv4Net,
+    pub bridge: String,
+    pub nat_table: String,
+    pub disk_mb: Option<u64>,
+    pub inventory: PathBuf,
+    pub key_dir: PathBuf,
+    pub hosts: Vec<LabHost>,
+}
+
+impl LabState {
+    pub fn running(&self) -> usize {
+        self.hosts.iter().filter(|h| h.is_running()).count()
+    }
+}
+
+fn state_root() -> PathBuf {
+    std::env::var_os("RAMPART_LAB_STATE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/rampart/lab"))
+}
+
+fn state_dir(name: &str) -> PathBuf {
+    state_root().join(name)
+}
+
+fn lab_id(name: &str) -> String {
+    crate::inventory::hex_sha256(name.as_bytes())[..4].to_string()
+}
+
+pub fn load_state(name: &str) -> Result<Option<LabState>, LabError> {
+    let path = state_dir(name).join("state.json");
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            LabError::State(format!(
+                "{} is corrupt ({e}); remove it with `rampart lab down --name {name}`",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(sys::io(format!("reading {}", path.display()))(e)),
+    }
+}
+
+fn save_state(state: &LabState) -> Result<(), LabError> {
+    let json = serde_json::to_vec_pretty(state).map_err(|e| LabError::State(e.to_string()))?;
+    sys::write_file(&state_dir(&state.name).join("state.json"), &json, 0o600)
+}
+
+fn require_root() -> Result<(), LabError> {
+    if cfg!(target_os = "linux") && nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err(LabError::NotRoot)
+    }
+}
+
+pub fn validate_name(name: &str) -> Result<(), LabError> {
+    if !name.is_empty()
+        && name.len() <= 20
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        Ok(())
+    } else {
+        Err(LabError::State(format!(
+            "invalid lab name {name:?}; expected up to 20 lowercase letters, digits or `-`"
+        )))
+    }
+}
+
+/// Brings the lab up (or reuses it) and returns its state.
+pub fn up(spec: &LabSpec) -> Result<LabState, LabError> {
+    validate_name(&spec.name)?;
+    require_root()?;
+    let _lock = image::lock(&lock_path(&spec.name)?)?;
+    if let Some(existing) = load_state(&spec.name)? {
+        if existing.hosts.len() == spec.hosts
+            && existing.disk_mb == spec.disk_mb
+            && existing.subnet == spec.subnet
+            && existing.running() == existing.hosts.len()
+        {
+            write_inventory(&existing)?;
+            return Ok(existing);
+        }
+        eprintln!(
+            "lab {}: replacing the existing lab (different shape or stopped hosts)",
+            spec.name
+        );
+        teardown(&existing);
+    }
+    if spec.hosts == 0 {
+        return Err(LabError::State("--hosts must be at least 1".into()));
+    }
+    image::ensure_host_tools()?;
+    let image = image::ensure_image()?;
+    let state = build(spec, &image)?;
+    Ok(state)
+}
+
+fn lock_path(name: &str) -> Result<PathBuf, LabError> {
+    let root = state_root();
+    std::fs::create_dir_all(&root).map_err(sys::io(format!("creating {}", root.display())))?;
+    Ok(root.join(format!(".{name}.lock")))
+}
+
+fn build(spec: &LabSpec, image: &Path) -> Result<LabState, LabError> {
+    let id = lab_id(&spec.name);
+    let dir = state_dir(&spec.name);
+    std::fs::create_dir_all(&dir).map_err(sys::io(format!("creating {}", dir.display())))?;
+    let key_dir = absolute(&spec.dir.join(&spec.name))?;
+    let inventory = absolute(&spec.dir.join(format!("{}.yaml", spec.name)))?;
+    let mut state = LabState {
+        name: spec.name.clone(),
+        id: id.clone(),
+        subnet: spec.subnet,
+        bridge: format!("rampart-{id}"),
+        nat_table: format!("rampart_lab_{id}"),
+        disk_mb: spec.disk_mb,
+        inventory,
+        key_dir,
+        hosts: Vec::new(),
+    };
+    for i in 1..=spec.hosts {
+        state.hosts.push(LabHost {
+            name: format!("{}-{i}", spec.name),
+            address: net::host_address(&spec.subnet, i)?,
+            netns: format!("rampart-{}-{i}", spec.name),
+            veth: format!("rv{id}-{i}"),
+            dir: dir.join(format!("h{i}")),
+            pid: None,
+            loop_device: None,
+            host_keys: Vec::new(),
+        });
+    }
+    // Saved before anything is created, so `down` can clean up a failed `up`.
+    save_state(&state)?;
+    let result = boot_all(&mut state, image);
+    save_state(&state)?;
+    result?;
+    write_inventory(&state)?;
+    Ok(state)
+}
+
+fn boot_all(state: &mut LabState, image: &Path) -> Result<(), LabError> {
+    let pubkey = ensure_lab_key(&state.key_dir)?;
+    net::create_bridge(&state.bridge, &state.subnet)?;
+    net::enable_nat(&state.nat_table, &state.bridge, &state.subnet)?;
+    let started = Instant::now();
+    for h in &mut state.hosts {
+        let _ = std::fs::remove_dir_all(&h.dir);
+        std::fs::create_dir_all(&h.dir)
+            .map_err(sys::io(format!("creating {}", h.dir.display())))?;
+        net::create_host_netns(&h.netns, &h.veth, &state.bridge, h.address, &state.subnet)?;
+        if let Some(mb) = state.disk_mb {
+            h.loop_device = Some(host::attach_disk(h, mb)?);
+        }
+    }
+    // Preparing roots (ssh-keygen) and booting run in parallel per host.
+    let results: Vec<Result<(Vec<String>, i32), LabError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = state
+            .hosts
+            .iter()
+            .map(|h| {
+                let machine = format!("rampart-{}-{}", state.id, h.name);
+                let pubkey = pubkey.clone();
+                s.spawn(move || {
+                    let keys = host::prepare_root(h, image, &pubkey)?;
+                    let pid = host::boot(h, &machine)?;
+                    Ok((keys, pid))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err(LabError::State("a boot thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut first_error = None;
+    for (h, r) in state.hosts.iter_mut().zip(results) {
+        match r {
+            Ok((keys, pid)) => {
+                h.host_keys = keys;
+                h.pid = Some(pid);
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let waits: Vec<Result<(), LabError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = state
+            .hosts
+            .iter()
+            .map(|h| s.spawn(move || host::wait_for_ssh(h, BOOT_TIMEOUT)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err(LabError::State("a wait thread panicked".into())))
+            })
+            .collect()
+    });
+    waits.into_iter().collect::<Result<Vec<()>, _>>()?;
+    eprintln!(
+        "lab {}: {} hosts answering SSH after {:.1}s",
+        state.name,
+        state.hosts.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn absolute(p: &Path) -> Result<PathBuf, LabError> {
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    Ok(std::env::current_dir()
+        .map_err(sys::io("reading the current directory"))?
+        .join(p))
+}
+
+/// The lab's client key (generated once per key directory).
+fn ensure_lab_key(key_dir: &Path) -> Result<String, LabError> {
+    let key = key_dir.join("id_ed25519");
+    if !key.exists() {
+        std::fs::create_dir_all(key_dir)
+            .map_err(sys::io(format!("creating {}", key_dir.display())))?;
+        sys::run(
+            "ssh-keygen",
+            &[
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "rampart-lab",
+                "-f",
+                &key.to_string_lossy(),
+            ],
+        )?;
+    }
+    let public = std::fs::read_to_string(key.with_extension("pub"))
+        .map_err(sys::io("reading the lab public key"))?;
+    Ok(public.trim().to_string())
+}
+
+/// Writes the lab inventory and its known_hosts (the hosts' real keys, so
+/// no first-contact trust is needed).
+fn write_inventory(state: &LabState) -> Result<(), LabError> {
+    let pubkey = ensure_lab_key(&state.key_dir)?;
+    let mut known = String::new();
+    for h in &state.hosts {
+        for k in &h.host_keys {
+            known.push_str(&format!("{} {k}\n", h.address));
+        }
+    }
+    sys::write_file(&state.key_dir.join("known_hosts"), known.as_bytes(), 0o600)?;
+    let rel = state
+        .key_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| state.name.clone());
+    let mut y = format!(
+        "# Written by `rampart lab up`; removed by `rampart lab down`.\n\
+         ssh:\n  user: root\n  bootstrap_user: root\n  identity: {rel}/id_ed25519\n  known_hosts: {rel}/known_hosts\n\
+         admin_sources: [{subnet}]\n\
+         operators:\n  - name: ops\n    keys: [\"{pubkey}\"]\n\
+         hosts:\n",
+        subnet = state.subnet
+    );
+    for h in &state.hosts {
+        y.push_str(&format!(
+            "  {}:\n    address: {}\n    roles: [base]\n",
+            h.name, h.address
+        ));
+        if h.loop_device.is_some() {
+            y.push_str("    disks: [/dev/vdb]\n");
+        }
+    }
+    sys::write_file(&state.inventory, y.as_bytes(), 0o644)
+}
+
+/// Stops and removes the lab. Safe to run on a half-built or absent lab.
+pub fn down(name: &str) -> Result<bool, LabError> {
+    validate_name(name)?;
+    require_root()?;
+    let _lock = image::lock(&lock_path(name)?)?;
+    let Some(state) = load_state(name)? else {
+        return Ok(false);
+    };
+    teardown(&state);
+    let _ = std::fs::remove_file(&state.inventory);
+    let _ = std::fs::remove_dir_all(&state.key_dir);
+    Ok(true)
+}
+
+fn teardown(state: &LabState) {
+    std::thread::scope(|s| {
+        for h in &state.hosts {
+            s.spawn(move || host::stop(h));
+        }
+    });
+    for h in &state.hosts {
+        net::remove_host_netns(&h.netns, &h.veth);
+    }
+    net::remove_nat(&state.nat_table);
+    net::remove_bridge(&state.bridge);
+    let _ = std::fs::remove_dir_all(state_dir(&state.name));
+}
+
+/// Every lab known on this machine.
+pub fn list() -> Result<Vec<LabState>, LabError> {
+    let mut labs = Vec::new();
+    let Ok(entries) = std::fs::read_dir(state_root()) else {
+        return Ok(labs);
+    };
+    for e in entries.flatten() {
+        if e.path().join("state.json").exists() {
+            if let Some(s) = load_state(&e.file_name().to_string_lossy())? {
+                labs.push(s);
+            }
+        }
+    }
+    labs.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(labs)
+}

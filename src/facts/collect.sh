@@ -17,7 +17,13 @@ s units; systemctl list-units --all --no-legend --no-pager --plain 2>/dev/null
 s sshd; if have sshd; then mkdir -p /run/sshd 2>/dev/null; sshd -T 2>&1; echo "@@exit $?"; else echo "@@absent"; fi
 s sysctl; sysctl -a 2>/dev/null
 s nft; if have nft; then nft -j list ruleset 2>&1; echo "@@exit $?"; else echo "@@absent"; fi
-s wg; if have wg; then wg show all dump 2>&1; echo "@@exit $?"; else echo "@@absent"; fi
+# Private and preshared keys never leave the host: masked before printing.
+s wg
+if have wg; then
+  out=$(wg show all dump 2>&1); rc=$?
+  printf '%s\n' "$out" | awk -F'\t' 'BEGIN { OFS = "\t" } NF == 5 { $2 = "(hidden)" } NF == 9 && $3 != "(none)" { $3 = "(hidden)" } { print }'
+  echo "@@exit $rc"
+else echo "@@absent"; fi
 s lsblk; lsblk -J -b -o NAME,PATH,MAJ:MIN,TYPE,SIZE,FSTYPE,UUID,LABEL,MOUNTPOINTS,RO 2>/dev/null
 s disks
 for d in $RAMPART_DISKS; do

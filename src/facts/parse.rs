@@ -418,3 +418,119 @@ fn mounts(text: &str) -> Vec<Mount> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Collector output recorded from a lab host (Debian 12 in systemd-nspawn).
+    const RECORDED: &str = include_str!("../../tests/fixtures/facts/debian12-nspawn.txt");
+
+    #[test]
+    fn recorded_host_parses_into_structured_facts() {
+        let f = parse(RECORDED);
+        assert_eq!(f.hostname, "lab-1");
+        assert_eq!(f.os.id, "debian");
+        assert_eq!(f.os.version_id, "12");
+        assert_eq!(f.os.codename, "bookworm");
+        assert_eq!(
+            f.virtualization.container.as_deref(),
+            Some("systemd-nspawn")
+        );
+        assert_eq!(f.init, "systemd");
+        assert!(f.packages.contains_key("openssh-server"));
+        assert_eq!(
+            f.services
+                .get("ssh.service")
+                .and_then(|u| u.active.as_deref()),
+            Some("active")
+        );
+        let sshd = f.sshd.ok().expect("sshd -T parsed");
+        assert_eq!(sshd["passwordauthentication"], ["yes"]);
+        assert!(sshd["hostkey"].len() >= 2, "repeated keywords accumulate");
+        assert_eq!(
+            f.sysctls.get("kernel.ostype").map(String::as_str),
+            Some("Linux")
+        );
+        assert!(
+            matches!(f.nftables, Probe::Absent),
+            "nft is not installed on a fresh image"
+        );
+        assert!(matches!(f.wireguard, Probe::Absent));
+        let root = f.users.iter().find(|u| u.name == "root").expect("root");
+        assert_eq!((root.uid, root.shell.as_str()), (0, "/bin/bash"));
+        assert_eq!(root.password, "locked");
+        assert_eq!(f.authorized_keys.len(), 1);
+        assert_eq!(f.authorized_keys[0].user, "root");
+        assert!(f.authorized_keys[0].keys[0].starts_with("ssh-ed25519 "));
+        assert_eq!(
+            f.file_modes["/etc/shadow"],
+            FileMode {
+                mode: 0o640,
+                owner: "root".into(),
+                group: "shadow".into()
+            }
+        );
+        assert!(f.listening.iter().any(|s| s.local == "0.0.0.0:22"));
+        assert!(f.mounts.iter().any(|m| m.target == "/"));
+        assert!(!f.block_devices.is_empty());
+    }
+
+    #[test]
+    fn sections_split_on_markers_only() {
+        let s = sections("\n@@rampart-section a\nx\n@@rampart-section b\ny\nz\n");
+        assert_eq!(s["a"], "x");
+        assert_eq!(s["b"], "y\nz\n");
+    }
+
+    #[test]
+    fn failed_and_absent_probes_are_distinguished() {
+        assert!(matches!(probe("@@absent\n", |_| ()), Probe::Absent));
+        match probe("Error: permission denied\n@@exit 1\n", |_| ()) {
+            Probe::Failed(m) => assert!(m.contains("permission denied")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            probe("port 22\n@@exit 0\n", sshd_config),
+            Probe::Ok(_)
+        ));
+    }
+
+    #[test]
+    fn wireguard_dump_has_interfaces_and_peers() {
+        let dump = "wg0\tPRIV\tPUBA=\t51820\toff\nwg0\tPUBB=\t(none)\t10.123.0.13:51820\t10.99.0.2/32\t1700000000\t1200\t3400\t25\n";
+        let w = wg_dump(dump);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].public_key, "PUBA=");
+        assert_eq!(w[0].listen_port, Some(51820));
+        let p = &w[0].peers[0];
+        assert_eq!(p.allowed_ips, ["10.99.0.2/32"]);
+        assert_eq!(
+            (p.latest_handshake, p.rx_bytes, p.tx_bytes, p.keepalive),
+            (1700000000, 1200, 3400, Some(25))
+        );
+        assert!(!p.has_preshared_key);
+        assert!(
+            !w.iter().any(|i| i.public_key == "PRIV"),
+            "the private key field is never kept"
+        );
+    }
+
+    #[test]
+    fn disks_report_signatures_luks_and_absence() {
+        let text = "@@disk /dev/vdb\nmajmin=7:0\nTYPE=ext4\nUUID=abc\n@@disk /dev/vdc\nmajmin=7:1\nTYPE=crypto_LUKS\nVERSION=2\n@@luks\n{\"keyslots\":{}}\n@@disk /dev/vdd\nmissing=1\n";
+        let d = disks(text);
+        assert_eq!(d["/dev/vdb"].signature["TYPE"], "ext4");
+        assert!(d["/dev/vdb"].luks.is_none());
+        assert!(d["/dev/vdc"].luks.is_some());
+        assert!(!d["/dev/vdd"].present);
+        assert_eq!(d["/dev/vdb"].majmin.as_deref(), Some("7:0"));
+    }
+
+    #[test]
+    fn only_installed_packages_count() {
+        let p = packages("bash\t5.2\tii \nold\t1.0\trc \nlibc6:amd64\t2.36\tii \n");
+        assert!(p.contains_key("bash") && p.contains_key("libc6"));
+        assert!(!p.contains_key("old"));
+    }
+}

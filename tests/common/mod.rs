@@ -1,0 +1,139 @@
+//! Shared helpers for integration tests: the rampart binary and lab fixtures.
+//!
+//! A lab is brought up once per name and shared by the tests of a binary;
+//! `lab up` is idempotent, so later test binaries (or reruns) reuse a lab
+//! that is already running with the same shape. `scripts/test` removes all
+//! test labs at the end.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Mutex, OnceLock};
+
+pub fn rampart() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("rampart").expect("the rampart binary is built");
+    c.env_remove("RAMPART_INVENTORY")
+        .env("NO_COLOR", "1")
+        .timeout(std::time::Duration::from_secs(900));
+    c
+}
+
+pub fn lab_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("labs")
+}
+
+/// A running lab and the inventory `lab up` wrote for it.
+pub struct Lab {
+    pub name: String,
+    pub inventory: PathBuf,
+    pub dir: PathBuf,
+}
+
+static LABS: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
+
+/// Brings a lab up (or reuses it). Lab tests need root: they create network
+/// namespaces and containers. They fail, never skip, without it.
+pub fn lab(name: &str, hosts: u16, subnet: &str, disk_mb: Option<u64>) -> Lab {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "lab tests need root (network namespaces, mounts, systemd-nspawn); run them through scripts/test as root"
+    );
+    let registry = LABS.get_or_init(|| Mutex::new(Vec::new()));
+    let mut up = registry.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = lab_dir();
+    let inventory = dir.join(format!("{name}.yaml"));
+    if !up.iter().any(|(n, _)| n == name) {
+        let mut cmd = rampart();
+        cmd.args([
+            "lab",
+            "up",
+            "--name",
+            name,
+            "--hosts",
+            &hosts.to_string(),
+            "--subnet",
+            subnet,
+            "--dir",
+        ])
+        .arg(&dir);
+        if let Some(mb) = disk_mb {
+            cmd.args(["--disk-mb", &mb.to_string()]);
+        }
+        let out = cmd.output().expect("lab up runs");
+        assert!(
+            out.status.success(),
+            "lab up failed:\n{}",
+            text(&out.stderr)
+        );
+        up.push((name.to_string(), inventory.clone()));
+    }
+    Lab {
+        name: name.to_string(),
+        inventory,
+        dir,
+    }
+}
+
+impl Lab {
+    pub fn key(&self) -> PathBuf {
+        self.dir.join(&self.name).join("id_ed25519")
+    }
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir.join(&self.name).join("known_hosts")
+    }
+    pub fn inventory_text(&self) -> String {
+        std::fs::read_to_string(&self.inventory).expect("lab inventory")
+    }
+    /// Address of lab host `i` (1-based), read from the lab inventory.
+    pub fn address(&self, i: usize) -> String {
+        let inv =
+            rampart::inventory::Inventory::load(&self.inventory).expect("lab inventory loads");
+        inv.hosts[i - 1].address.clone()
+    }
+    /// Runs a shell command on host `i` as root with the system ssh client,
+    /// independently of rampart (to tamper with hosts or inspect them).
+    pub fn ssh(&self, i: usize, command: &str) -> Output {
+        std::process::Command::new("ssh")
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "LogLevel=ERROR",
+            ])
+            .arg("-o")
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                self.known_hosts().display()
+            ))
+            .arg("-i")
+            .arg(self.key())
+            .arg(format!("root@{}", self.address(i)))
+            .arg(command)
+            .output()
+            .expect("ssh runs")
+    }
+    /// A copy of the lab inventory in `dir`, transformed by `edit`, with the
+    /// key and known_hosts paths made absolute.
+    pub fn variant(&self, dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
+        let text = self
+            .inventory_text()
+            .replace(
+                &format!("{}/id_ed25519", self.name),
+                &self.key().display().to_string(),
+            )
+            .replace(
+                &format!("{}/known_hosts", self.name),
+                &self.known_hosts().display().to_string(),
+            );
+        let path = dir.join("inventory.yaml");
+        std::fs::write(&path, edit(text)).expect("write variant inventory");
+        path
+    }
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}

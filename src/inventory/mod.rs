@@ -18,7 +18,9 @@ use sha2::{Digest, Sha256};
 
 pub use error::{Diagnostic, InventoryError};
 pub use locate::{Position, PositionIndex};
-pub use model::{HostSpec, InventoryFile, Operator, Provider, SecretsSettings, SshSettings};
+pub use model::{
+    HostSpec, InventoryFile, Network, Operator, Provider, SecretsSettings, SshSettings,
+};
 pub use roles::{RoleTable, PROFILES};
 pub use select::select_hosts;
 
@@ -137,13 +139,21 @@ fn serde_diagnostic(path: &Path, e: &serde_yaml::Error) -> Diagnostic {
     }
 }
 
-/// serde_yaml appends " at line L column C"; the diagnostic carries those
-/// separately, so the message drops them.
+/// serde_yaml writes " at line L column C" into messages; the diagnostic
+/// carries the position separately, so the message drops it.
 fn strip_location(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) if msg[i..].contains(" column ") => msg[..i].to_string(),
-        _ => msg.to_string(),
+    let mut out = msg.to_string();
+    while let Some(i) = out.find(" at line ") {
+        let rest = &out[i + " at line ".len()..];
+        let digits = |s: &str| s.chars().take_while(char::is_ascii_digit).count();
+        let line_len = digits(rest);
+        let Some(after) = rest[line_len..].strip_prefix(" column ") else {
+            break;
+        };
+        let end = i + " at line ".len() + line_len + " column ".len() + digits(after);
+        out.replace_range(i..end, "");
     }
+    out
 }
 
 fn anchor(dir: &Path, p: &Path) -> PathBuf {
@@ -196,7 +206,7 @@ fn resolve(path: &Path, dir: &Path, source: &str, file: InventoryFile) -> Invent
         path: path.to_path_buf(),
         sha256: hex_sha256(source.as_bytes()),
         ssh,
-        admin_sources: file.admin_sources.clone(),
+        admin_sources: file.admin_sources.iter().map(|n| n.0).collect(),
         operators: file.operators.clone(),
         secrets: file.secrets.clone(),
         profiles_dir: file.profiles_dir.as_deref().map(|p| anchor(dir, p)),

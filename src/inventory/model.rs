@@ -15,7 +15,7 @@ pub struct InventoryFile {
     pub ssh: SshSettings,
     /// Networks SSH may come from; the firewall profile opens port 22 only to these.
     #[serde(default)]
-    pub admin_sources: Vec<IpNet>,
+    pub admin_sources: Vec<Network>,
     /// The small set of named administrators; nobody else gets a login.
     #[serde(default)]
     pub operators: Vec<Operator>,
@@ -149,4 +149,26 @@ pub struct HostSpec {
     /// Per-host overrides of profile values.
     #[serde(default)]
     pub vars: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// A CIDR network; a bare address means that single host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Network(pub IpNet);
+
+impl TryFrom<String> for Network {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        let t = s.trim();
+        t.parse::<IpNet>()
+            .or_else(|_| t.parse::<std::net::IpAddr>().map(IpNet::from))
+            .map(Network)
+            .map_err(|_| format!("invalid network {t:?}; expected CIDR notation such as 203.0.113.0/28 or a single address"))
+    }
+}
+
+impl From<Network> for String {
+    fn from(n: Network) -> String {
+        n.0.to_string()
+    }
 }

@@ -30,6 +30,15 @@ impl Checker<'_> {
         let pos = self.index.value(path);
         self.error_at(pos, message);
     }
+
+    /// Reports at the key of `path`: for problems of a whole entry.
+    fn error_key(&mut self, path: &str, message: String) {
+        let pos = self
+            .index
+            .key(path)
+            .unwrap_or_else(|| self.index.value(path));
+        self.error_at(pos, message);
+    }
 }
 
 pub(super) fn check(
@@ -334,7 +343,7 @@ fn check_host_roles(
         }
     }
     if let (Some(role), false) = (needs_mesh, has_mesh_address) {
-        c.error(
+        c.error_key(
             base,
             format!("role `{role}` includes the mesh profile, so the host needs `mesh_address:` (its WireGuard address, e.g. 10.99.0.1)"),
         );

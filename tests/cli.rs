@@ -1,0 +1,179 @@
+//! The CLI contract CI pipelines rely on: command names, exit codes, and
+//! commands not built yet saying so plainly.
+
+mod common;
+
+use common::{rampart, text};
+
+fn inventory(dir: &std::path::Path) -> std::path::PathBuf {
+    let p = dir.join("inventory.yaml");
+    std::fs::write(
+        &p,
+        "hosts:\n  edge-1: {address: 198.51.100.7, roles: [edge], mesh_address: 10.99.0.1, location: fsn1, provider: hetzner}\n  app-1: {address: 198.51.100.8, roles: [app], mesh_address: 10.99.0.2}\n",
+    )
+    .expect("write");
+    p
+}
+
+#[test]
+fn help_lists_the_stable_command_names() {
+    let out = rampart().arg("--help").output().expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    for cmd in [
+        "inventory",
+        "facts",
+        "plan",
+        "provision",
+        "harden",
+        "verify",
+        "report",
+        "ca",
+        "lab",
+        "completions",
+    ] {
+        assert!(
+            help.contains(&format!("  {cmd} ")),
+            "{cmd} missing from:\n{help}"
+        );
+    }
+    for flag in [
+        "--inventory",
+        "--limit",
+        "--jobs",
+        "--verbose",
+        "--accept-new-host-keys",
+    ] {
+        assert!(help.contains(flag), "{flag} missing");
+    }
+    assert!(
+        help.contains("Exit codes: 0"),
+        "exit codes documented in --help"
+    );
+}
+
+#[test]
+fn commands_not_built_yet_say_so_and_exit_2() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let inv = inventory(tmp.path());
+    for args in [
+        vec!["plan"],
+        vec!["provision"],
+        vec!["harden"],
+        vec!["verify"],
+        vec!["report"],
+        vec!["ca", "init"],
+    ] {
+        let out = rampart()
+            .arg("-i")
+            .arg(&inv)
+            .args(&args)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("is not built yet"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "no fake output for {args:?}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec!["-j", "0", "facts"],
+        vec!["nope"],
+        vec!["facts", "--format", "xml"],
+        vec!["lab", "up", "--hosts", "0"],
+    ] {
+        let out = rampart().args(&args).output().expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn limit_that_matches_nothing_exits_2() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = rampart()
+        .arg("-i")
+        .arg(inventory(tmp.path()))
+        .args(["--limit", "db", "inventory", "check"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--limit \"db\" matches no host"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn inventory_env_var_and_show_json() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let inv = inventory(tmp.path());
+    let out = rampart()
+        .env("RAMPART_INVENTORY", &inv)
+        .args(["--limit", "edge", "inventory", "show", "--format", "json"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let hosts = v["hosts"].as_array().expect("hosts");
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0]["name"], "edge-1");
+    assert_eq!(
+        hosts[0]["profiles"],
+        serde_json::json!(["baseline", "ssh", "firewall", "mesh", "proxy"])
+    );
+    assert_eq!(v["sha256"].as_str().map(str::len), Some(64));
+}
+
+#[test]
+fn inventory_check_is_offline() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // Documentation addresses: a connection attempt would fail, check must not try.
+    let out = rampart()
+        .arg("-i")
+        .arg(inventory(tmp.path()))
+        .args(["inventory", "check"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("valid, 2 hosts"));
+}
+
+#[test]
+fn completions_are_generated() {
+    let out = rampart()
+        .args(["completions", "bash"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("rampart"));
+}
+
+#[test]
+fn missing_identity_without_agent_is_an_input_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = rampart()
+        .env_remove("SSH_AUTH_SOCK")
+        .arg("-i")
+        .arg(inventory(tmp.path()))
+        .arg("facts")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("SSH_AUTH_SOCK is not set"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -1,0 +1,181 @@
+//! Bad inventories get clear errors: file, line, column, what was expected;
+//! exit code 2 through the CLI. Messages are snapshotted with insta.
+
+mod common;
+
+use std::path::Path;
+
+use common::{rampart, text};
+use rampart::inventory::Inventory;
+
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICqOQ1WsJKocHFjt6uBtsoJ0Pfny1RWEmrobqcQTNO53 ops@laptop";
+
+fn errors(src: &str) -> String {
+    match Inventory::parse(Path::new("inventory.yaml"), src) {
+        Ok(_) => panic!("expected an error for:\n{src}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_documented_example_is_valid() {
+    let src = format!(
+        r#"ssh:
+  user: ops
+  bootstrap_user: root
+  identity: keys/id_ed25519
+  known_hosts: known_hosts
+  jump: bastion-1
+admin_sources: [203.0.113.0/28]
+operators:
+  - name: ops
+    keys: ["{KEY}"]
+secrets:
+  recipients: ["age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"]
+roles:
+  vault: [baseline, ssh, luks]
+hosts:
+  bastion-1:
+    address: 198.51.100.6
+    roles: [bastion]
+  edge-1:
+    address: 198.51.100.7
+    port: 22
+    provider: hetzner
+    location: fsn1
+    roles: [edge]
+    mesh_address: 10.99.0.1
+    disks: [/dev/vdb]
+    vars: {{}}
+  vault-1:
+    address: vault-1.example.eu
+    provider: ovh
+    location: gra
+    roles: [vault]
+"#
+    );
+    let inv = Inventory::parse(Path::new("/srv/fleet/inventory.yaml"), &src).expect("valid");
+    assert_eq!(inv.hosts.len(), 3);
+    assert_eq!(
+        inv.ssh.identity.as_deref(),
+        Some(Path::new("/srv/fleet/keys/id_ed25519"))
+    );
+    assert_eq!(inv.ssh.known_hosts, Path::new("/srv/fleet/known_hosts"));
+    assert_eq!(
+        inv.host("edge-1").expect("edge").profiles,
+        ["baseline", "ssh", "firewall", "mesh", "proxy"]
+    );
+    assert_eq!(
+        inv.host("vault-1").expect("vault").profiles,
+        ["baseline", "ssh", "luks"]
+    );
+    assert_eq!(
+        inv.ssh.jump,
+        Some(rampart::inventory::Jump::Host("bastion-1".into()))
+    );
+}
+
+#[test]
+fn unknown_keys_are_errors() {
+    insta::assert_snapshot!(errors(
+        "hosts:\n  a:\n    adress: 10.0.0.1\n    roles: [base]\n"
+    ));
+    insta::assert_snapshot!(
+        "unknown_top_level_key",
+        errors("sshh:\n  user: ops\nhosts:\n  a: {address: 10.0.0.1, roles: [base]}\n")
+    );
+}
+
+#[test]
+fn wrong_types_are_errors() {
+    insta::assert_snapshot!(errors(
+        "hosts:\n  a:\n    address: 10.0.0.1\n    port: twenty-two\n    roles: [base]\n"
+    ));
+}
+
+#[test]
+fn invalid_cidr_is_an_error() {
+    insta::assert_snapshot!(errors(
+        "admin_sources: [203.0.113.0/33]\nhosts:\n  a: {address: 10.0.0.1, roles: [base]}\n"
+    ));
+}
+
+#[test]
+fn duplicate_host_names_are_errors() {
+    insta::assert_snapshot!(errors("hosts:\n  a:\n    address: 10.0.0.1\n    roles: [base]\n  a:\n    address: 10.0.0.2\n    roles: [base]\n"));
+}
+
+#[test]
+fn duplicate_addresses_and_mesh_addresses_are_errors() {
+    insta::assert_snapshot!(errors(
+        "hosts:\n  a:\n    address: 10.0.0.1\n    roles: [app]\n    mesh_address: 10.99.0.1\n  b:\n    address: 10.0.0.1\n    roles: [app]\n    mesh_address: 10.99.0.1\n"
+    ));
+}
+
+#[test]
+fn unknown_roles_and_profiles_are_errors() {
+    insta::assert_snapshot!(errors("roles:\n  vault: [baseline, lucks]\nhosts:\n  a:\n    address: 10.0.0.1\n    roles: [base, wbe]\n"));
+}
+
+#[test]
+fn mesh_roles_need_a_mesh_address() {
+    insta::assert_snapshot!(errors(
+        "hosts:\n  edge-1:\n    address: 10.0.0.1\n    roles: [edge]\n"
+    ));
+}
+
+#[test]
+fn bad_keys_recipients_and_disks_are_errors() {
+    insta::assert_snapshot!(errors(
+        "operators:\n  - name: Ops\n    keys: [\"ssh-ed25519 nope\"]\nsecrets:\n  recipients: [\"age1notarecipient\"]\nhosts:\n  a:\n    address: 10.0.0.1\n    roles: [base]\n    disks: [vdb]\n"
+    ));
+}
+
+#[test]
+fn yaml_syntax_errors_have_positions() {
+    insta::assert_snapshot!(errors(
+        "hosts:\n  a: {address: 10.0.0.1, roles: [base]\n  b: x\n"
+    ));
+}
+
+#[test]
+fn cli_exits_2_and_names_file_line_column() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("inv.yaml");
+    std::fs::write(
+        &path,
+        "hosts:\n  a:\n    address: 10.0.0.1\n    roles: [base]\n    colour: blue\n",
+    )
+    .expect("write");
+    let out = rampart()
+        .arg("-i")
+        .arg(&path)
+        .args(["inventory", "check"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("{}:5:5: ", path.display())), "{err}");
+    assert!(
+        err.contains("unknown field `colour`, expected one of"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn missing_inventory_is_an_input_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = rampart()
+        .current_dir(tmp.path())
+        .args(["facts"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("inventory.yaml: cannot read the inventory"),
+        "{}",
+        text(&out.stderr)
+    );
+}

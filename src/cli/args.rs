@@ -115,7 +115,7 @@ pub enum CaCommand {
 pub enum LabCommand {
     /// Boot lab hosts (builds and caches the image on first use)
     Up(LabUpArgs),
-    /// Stop the lab and remove every trace of it
+    /// Stop the lab and remove every trace of it (--name may be a glob: 't-*')
     Down(LabNameArgs),
     /// Show labs and their hosts
     Status(LabNameArgs),

@@ -38,10 +38,12 @@ fn run_blocking(cmd: LabCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         LabCommand::Down(a) => {
-            if lab::down(&a.name)? {
-                println!("lab {}: removed", a.name);
-            } else {
-                println!("lab {}: not running", a.name);
+            let removed = lab::down_matching(&a.name)?;
+            if removed.is_empty() {
+                println!("no lab matches {}", a.name);
+            }
+            for name in removed {
+                println!("lab {name}: removed");
             }
             Ok(Exit::Ok)
         }

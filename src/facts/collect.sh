@@ -12,7 +12,9 @@ s virt; systemd-detect-virt 2>/dev/null
 s container; systemd-detect-virt --container 2>/dev/null
 s init; cat /proc/1/comm 2>/dev/null
 s packages; dpkg-query -W -f='${Package}\t${Version}\t${db:Status-Abbrev}\n' 2>/dev/null
-s unit-files; systemctl list-unit-files --no-legend --no-pager --plain 2>/dev/null
+# Enablement is read from the unit directories' links (systemctl
+# list-unit-files costs ~0.4 s of CPU per host; this costs ~10 ms).
+s unit-files; find /etc/systemd/system /run/systemd/system /lib/systemd/system /usr/lib/systemd/system -maxdepth 2 \( -type l -o -type f \) -printf '%p\t%l\n' 2>/dev/null
 s units; systemctl list-units --all --no-legend --no-pager --plain 2>/dev/null
 s sshd; if have sshd; then mkdir -p /run/sshd 2>/dev/null; sshd -T 2>&1; echo "@@exit $?"; else echo "@@absent"; fi
 s sysctl; sysctl -a 2>/dev/null

@@ -113,14 +113,12 @@ pub fn packages(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Merges `list-unit-files` (enablement) with `list-units` (activity).
+/// Merges unit-file enablement (from the unit directories' links) with
+/// `list-units` (activity).
 pub fn units(files: &str, loaded: &str) -> BTreeMap<String, Unit> {
     let mut out: BTreeMap<String, Unit> = BTreeMap::new();
-    for line in files.lines() {
-        let mut f = line.split_whitespace();
-        if let (Some(name), Some(state)) = (f.next(), f.next()) {
-            out.entry(name.to_string()).or_default().enabled = Some(state.to_string());
-        }
+    for (name, state) in enablement(files) {
+        out.entry(name).or_default().enabled = Some(state.to_string());
     }
     for line in loaded.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -131,6 +129,54 @@ pub fn units(files: &str, loaded: &str) -> BTreeMap<String, Unit> {
         }
     }
     out
+}
+
+fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// `find -printf '%p\t%l'` over the unit directories: a unit file is
+/// `disabled` until a link in a `.wants`/`.requires` directory (or an alias
+/// link) enables it; a link to /dev/null in /etc or /run masks it.
+pub fn enablement(files: &str) -> BTreeMap<String, &'static str> {
+    let mut state: BTreeMap<String, &'static str> = BTreeMap::new();
+    let mut enabled = Vec::new();
+    let mut masked = Vec::new();
+    for line in files.lines() {
+        let (path, target) = line.split_once('\t').unwrap_or((line, ""));
+        let name = base_name(path);
+        if !name.contains('.')
+            || name.ends_with(".wants")
+            || name.ends_with(".requires")
+            || name.ends_with(".d")
+        {
+            continue;
+        }
+        let parent = path.rsplit('/').nth(1).unwrap_or_default();
+        let admin =
+            path.starts_with("/etc/systemd/system") || path.starts_with("/run/systemd/system");
+        if target == "/dev/null" && admin {
+            masked.push(name.to_string());
+        } else if parent.ends_with(".wants") || parent.ends_with(".requires") {
+            enabled.push(name.to_string());
+            if !target.is_empty() {
+                enabled.push(base_name(target).to_string());
+            }
+        } else if admin && !target.is_empty() && base_name(target) != name {
+            // An alias link (sshd.service -> ssh.service) is made by enabling.
+            enabled.push(name.to_string());
+            enabled.push(base_name(target).to_string());
+        } else {
+            state.entry(name.to_string()).or_insert("disabled");
+        }
+    }
+    for name in enabled {
+        state.insert(name, "enabled");
+    }
+    for name in masked {
+        state.insert(name, "masked");
+    }
+    state
 }
 
 /// Wraps a section that ends in `@@exit N` or is `@@absent`.
@@ -525,6 +571,18 @@ mod tests {
         assert!(d["/dev/vdc"].luks.is_some());
         assert!(!d["/dev/vdd"].present);
         assert_eq!(d["/dev/vdb"].majmin.as_deref(), Some("7:0"));
+    }
+
+    #[test]
+    fn unit_enablement_comes_from_links() {
+        let files = "/lib/systemd/system/ssh.service\t\n/lib/systemd/system/rsync.service\t\n/lib/systemd/system/getty@.service\t\n/etc/systemd/system/multi-user.target.wants/ssh.service\t/lib/systemd/system/ssh.service\n/etc/systemd/system/sshd.service\t/lib/systemd/system/ssh.service\n/etc/systemd/system/getty.target.wants/getty@tty1.service\t/lib/systemd/system/getty@.service\n/etc/systemd/system/rsync.service\t/dev/null\n";
+        let e = enablement(files);
+        assert_eq!(e["ssh.service"], "enabled");
+        assert_eq!(e["sshd.service"], "enabled");
+        assert_eq!(e["getty@tty1.service"], "enabled");
+        assert_eq!(e["getty@.service"], "enabled");
+        assert_eq!(e["rsync.service"], "masked");
+        assert!(!e.contains_key("multi-user.target.wants"));
     }
 
     #[test]

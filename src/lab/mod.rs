@@ -331,6 +331,29 @@ fn write_inventory(state: &LabState) -> Result<(), LabError> {
     sys::write_file(&state.inventory, y.as_bytes(), 0o644)
 }
 
+/// Removes every lab whose name matches `pattern` (a name or a glob);
+/// returns the names removed.
+pub fn down_matching(pattern: &str) -> Result<Vec<String>, LabError> {
+    if !pattern.contains(['*', '?', '[']) {
+        return Ok(if down(pattern)? {
+            vec![pattern.to_string()]
+        } else {
+            Vec::new()
+        });
+    }
+    require_root()?;
+    let glob = globset::Glob::new(pattern)
+        .map_err(|e| LabError::State(format!("invalid lab name pattern {pattern:?}: {e}")))?
+        .compile_matcher();
+    let mut removed = Vec::new();
+    for lab in list()? {
+        if glob.is_match(&lab.name) && down(&lab.name)? {
+            removed.push(lab.name);
+        }
+    }
+    Ok(removed)
+}
+
 /// Stops and removes the lab. Safe to run on a half-built or absent lab.
 pub fn down(name: &str) -> Result<bool, LabError> {
     validate_name(name)?;

@@ -4,6 +4,7 @@
 //! see ARCHITECTURE.md for where each stage lives.
 
 pub mod cli;
+pub mod controls;
 pub mod facts;
 pub mod inventory;
 pub mod lab;

@@ -1,0 +1,108 @@
+//! Controls: what "hardened" means, as checks with stable IDs and
+//! references. The catalog (`catalog.rs`) reads the profiles; each check
+//! kind knows how to judge facts and which resources enforce it.
+
+pub mod catalog;
+
+use include_dir::{include_dir, Dir};
+
+pub use catalog::{Check, Control, Profile, References, Severity};
+
+/// The profiles built into the binary (an inventory's `profiles_dir` overrides them).
+static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/profiles");
+
+/// The custom checks implemented in Rust (`Check::Custom { name }`).
+pub const CUSTOM_CHECKS: &[&str] = &[
+    "operator_accounts",
+    "only_operator_logins",
+    "only_operator_keys",
+    "no_empty_passwords",
+    "sudo_operators",
+    "sudo_logging",
+    "auditd_rules",
+    "time_sync",
+    "unattended_upgrades",
+    "core_dumps_disabled",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error("profile `{0}` not found")]
+    Missing(String),
+}
+
+/// Parses one profile file, checking what serde cannot.
+pub fn parse_profile(file: &str, text: &str) -> Result<Profile, CatalogError> {
+    let invalid = |message: String| CatalogError::Invalid {
+        file: file.to_string(),
+        message,
+    };
+    let profile: Profile = serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+    let stem = file.trim_end_matches(".yaml");
+    if profile.profile != stem.rsplit('/').next().unwrap_or(stem) {
+        return Err(invalid(format!(
+            "`profile: {}` does not match the file name",
+            profile.profile
+        )));
+    }
+    for c in &profile.controls {
+        let valid_id = c.id.split_once('-').is_some_and(|(area, n)| {
+            (2..=4).contains(&area.len())
+                && area.chars().all(|ch| ch.is_ascii_uppercase())
+                && n.len() == 2
+                && n.chars().all(|ch| ch.is_ascii_digit())
+        });
+        if !valid_id {
+            return Err(invalid(format!(
+                "control id {:?}: expected AREA-NN such as SSH-04",
+                c.id
+            )));
+        }
+        if let Check::Custom { name } = &c.check {
+            if !CUSTOM_CHECKS.contains(&name.as_str()) {
+                return Err(invalid(format!(
+                    "{}: unknown custom check {name:?}; expected one of {CUSTOM_CHECKS:?}",
+                    c.id
+                )));
+            }
+        }
+    }
+    Ok(profile)
+}
+
+/// All built-in profiles, sorted by name.
+pub fn builtin_profiles() -> Result<Vec<Profile>, CatalogError> {
+    let mut out = Vec::new();
+    for f in BUILTIN.files() {
+        let name = f.path().to_string_lossy().to_string();
+        if !name.ends_with(".yaml") {
+            continue;
+        }
+        let text = f.contents_utf8().ok_or_else(|| CatalogError::Invalid {
+            file: name.clone(),
+            message: "not UTF-8".into(),
+        })?;
+        out.push(parse_profile(&name, text)?);
+    }
+    out.sort_by(|a, b| a.profile.cmp(&b.profile));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn builtin_profiles_parse_and_ids_are_unique() {
+        let profiles = builtin_profiles().expect("built-in profiles are valid");
+        let mut ids = BTreeSet::new();
+        for p in &profiles {
+            for c in &p.controls {
+                assert!(ids.insert(c.id.clone()), "duplicate control id {}", c.id);
+            }
+        }
+    }
+}

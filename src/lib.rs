@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod controls;
+pub mod engine;
 pub mod facts;
 pub mod inventory;
 pub mod lab;

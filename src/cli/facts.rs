@@ -26,8 +26,11 @@ pub async fn run(g: &GlobalArgs, format: FactsFormat) -> anyhow::Result<Exit> {
         usize::from(g.jobs),
         &reporter,
         |session, name| {
-            let disks = disks.get(&name).cloned().unwrap_or_default();
-            async move { facts::gather(&session, &disks).await }
+            let req = facts::Request {
+                disks: disks.get(&name).cloned().unwrap_or_default(),
+                ..Default::default()
+            };
+            async move { facts::gather(&session, &req).await }
         },
     )
     .await;

@@ -2,11 +2,24 @@
 //! references. The catalog (`catalog.rs`) reads the profiles; each check
 //! kind knows how to judge facts and which resources enforce it.
 
+mod accounts;
 pub mod catalog;
+pub mod context;
+pub mod dispatch;
+mod files;
+mod kernel;
+mod logging;
+pub mod outcome;
+mod packages;
+pub mod ssh;
+mod system;
 
 use include_dir::{include_dir, Dir};
 
 pub use catalog::{Check, Control, Profile, References, Severity};
+pub use context::{HostCtx, Vars};
+pub use dispatch::HostControl;
+pub use outcome::{Evidence, Outcome, Status};
 
 /// The profiles built into the binary (an inventory's `profiles_dir` overrides them).
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/profiles");
@@ -72,20 +85,47 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Profile, CatalogError> {
     Ok(profile)
 }
 
+/// The built-in profile files: (file name, text).
+pub fn builtin_sources() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = BUILTIN
+        .files()
+        .filter(|f| f.path().extension().is_some_and(|e| e == "yaml"))
+        .filter_map(|f| {
+            Some((
+                f.path().to_string_lossy().to_string(),
+                f.contents_utf8()?.to_string(),
+            ))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Profile files from an inventory's `profiles_dir`.
+pub fn dir_sources(dir: &std::path::Path) -> Result<Vec<(String, String)>, CatalogError> {
+    let invalid = |message: String| CatalogError::Invalid {
+        file: dir.display().to_string(),
+        message,
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| invalid(e.to_string()))? {
+        let path = entry.map_err(|e| invalid(e.to_string()))?.path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+            out.push((path.display().to_string(), text));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// All built-in profiles, sorted by name.
 pub fn builtin_profiles() -> Result<Vec<Profile>, CatalogError> {
-    let mut out = Vec::new();
-    for f in BUILTIN.files() {
-        let name = f.path().to_string_lossy().to_string();
-        if !name.ends_with(".yaml") {
-            continue;
-        }
-        let text = f.contents_utf8().ok_or_else(|| CatalogError::Invalid {
-            file: name.clone(),
-            message: "not UTF-8".into(),
-        })?;
-        out.push(parse_profile(&name, text)?);
-    }
+    let mut out = builtin_sources()
+        .iter()
+        .map(|(n, t)| parse_profile(n, t))
+        .collect::<Result<Vec<_>, _>>()?;
     out.sort_by(|a, b| a.profile.cmp(&b.profile));
     Ok(out)
 }

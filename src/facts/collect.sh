@@ -50,6 +50,14 @@ getent passwd | while IFS=: read -r u _ _ _ _ h _; do
   done
 done
 s listening; ss -Htlnup 2>/dev/null
-s modes; stat -c '%a %U %G %n' /etc/passwd /etc/group /etc/shadow /etc/gshadow /etc/ssh/sshd_config /etc/ssh/ssh_host_*_key /etc/crontab /etc/cron.d /etc/cron.daily /etc/cron.hourly /etc/cron.weekly /etc/cron.monthly /etc/sudoers 2>/dev/null
+s modes; stat -c '%a %U %G %n' /etc/passwd /etc/group /etc/shadow /etc/gshadow /etc/ssh/sshd_config /etc/ssh/ssh_host_*_key /etc/crontab /etc/cron.d /etc/cron.daily /etc/cron.hourly /etc/cron.weekly /etc/cron.monthly /etc/sudoers $RAMPART_STAT 2>/dev/null
+# Files rampart manages or reads settings from, base64 so content is exact.
+s files
+for f in $RAMPART_READ; do
+  if [ -f "$f" ]; then printf '@@file %s\n' "$f"; base64 -w0 "$f"; echo; else printf '@@nofile %s\n' "$f"; fi
+done
+s journald; systemd-analyze cat-config systemd/journald.conf 2>/dev/null
+s audit; if have auditctl; then auditctl -l 2>&1; echo "@@exit $?"; else echo "@@absent"; fi
+s apt-lists; find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -printf '%T@\n' 2>/dev/null | sort -n | tail -n 1
 s modprobe; modprobe --showconfig 2>/dev/null | grep -E '^(blacklist|install) '
 s mounts; findmnt -J -o TARGET,SOURCE,FSTYPE,OPTIONS 2>/dev/null

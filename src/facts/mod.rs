@@ -22,23 +22,34 @@ pub enum FactsError {
     Collector { status: Option<u32>, stderr: String },
 }
 
-/// The collector with the host's declared disks bound in.
-pub fn collector_for(disks: &[PathBuf]) -> String {
-    let list: Vec<String> = disks
-        .iter()
-        .map(|d| d.to_string_lossy().to_string())
-        .collect();
+/// What a run needs beyond the standard facts: declared disks to probe,
+/// paths to stat, files to read (managed files, settings files).
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub disks: Vec<PathBuf>,
+    pub stat: Vec<String>,
+    pub read: Vec<String>,
+}
+
+fn word_list(items: impl IntoIterator<Item = String>) -> String {
+    let items: Vec<String> = items.into_iter().collect();
+    shell_quote(&items.join(" "))
+}
+
+/// The collector with the request bound in as shell variables. Paths come
+/// from the inventory and profiles, never from a host, and are quoted.
+pub fn collector_for(req: &Request) -> String {
     format!(
-        "RAMPART_DISKS={}\n{COLLECTOR}",
-        shell_quote(&list.join(" "))
+        "RAMPART_DISKS={}\nRAMPART_STAT={}\nRAMPART_READ={}\n{COLLECTOR}",
+        word_list(req.disks.iter().map(|d| d.to_string_lossy().to_string())),
+        word_list(req.stat.iter().cloned()),
+        word_list(req.read.iter().cloned()),
     )
 }
 
 /// Gathers facts over an open session: one exec, one round trip.
-pub async fn gather(session: &Session, disks: &[PathBuf]) -> Result<Facts, FactsError> {
-    let out = session
-        .run("sh -s", collector_for(disks).as_bytes())
-        .await?;
+pub async fn gather(session: &Session, req: &Request) -> Result<Facts, FactsError> {
+    let out = session.run("sh -s", collector_for(req).as_bytes()).await?;
     let text = out.stdout_text();
     if !text.contains("@@rampart-section hostname") {
         return Err(FactsError::Collector {

@@ -32,6 +32,25 @@ pub struct Facts {
     /// `blacklist`/`install` lines of the effective modprobe configuration.
     pub modprobe: Vec<String>,
     pub mounts: Vec<Mount>,
+    /// Contents of the files the run asked to read; `None` when absent.
+    pub files: BTreeMap<String, Option<String>>,
+    /// Merged journald configuration, last assignment of each key winning.
+    pub journald: BTreeMap<String, String>,
+    /// `auditctl -l`, one rule per line.
+    pub audit_rules: Probe<Vec<String>>,
+    /// Age of the newest apt package list, seconds since the epoch (0: none).
+    pub apt_lists_updated: u64,
+}
+
+impl Facts {
+    /// Content of a file the run asked to read (`None` if absent or not read).
+    pub fn file(&self, path: &str) -> Option<&str> {
+        self.files.get(path).and_then(|c| c.as_deref())
+    }
+
+    pub fn has_package(&self, name: &str) -> bool {
+        self.packages.contains_key(name)
+    }
 }
 
 /// The outcome of a probe whose tool may be missing or may fail.

@@ -53,6 +53,21 @@ pub fn parse(raw: &str) -> Facts {
             .map(String::from)
             .collect(),
         mounts: mounts(get("mounts")),
+        files: files(get("files")),
+        journald: systemd_ini(get("journald")),
+        audit_rules: probe(get("audit"), |t| {
+            t.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && *l != "No rules")
+                .map(String::from)
+                .collect()
+        }),
+        apt_lists_updated: get("apt-lists")
+            .trim()
+            .split('.')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
     };
     facts.services = units(get("unit-files"), get("units"));
     facts.users = users(get("passwd"), get("shadow"));
@@ -432,6 +447,36 @@ pub fn file_modes(text: &str) -> BTreeMap<String, FileMode> {
         .collect()
 }
 
+pub fn files(text: &str) -> BTreeMap<String, Option<String>> {
+    let mut out = BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some(path) = line.strip_prefix("@@file ") {
+            let body = lines.next().unwrap_or_default().trim();
+            let content = data_encoding::BASE64
+                .decode(body.as_bytes())
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).into_owned());
+            out.insert(path.to_string(), Some(content.unwrap_or_default()));
+        } else if let Some(path) = line.strip_prefix("@@nofile ") {
+            out.insert(path.to_string(), None);
+        }
+    }
+    out
+}
+
+/// `systemd-analyze cat-config` output: later assignments win, as in systemd.
+pub fn systemd_ini(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#') && !l.starts_with(';') && !l.starts_with('['))
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
 fn mounts(text: &str) -> Vec<Mount> {
     fn walk(v: &serde_json::Value, out: &mut Vec<Mount>) {
         let s = |k: &str| {
@@ -583,6 +628,20 @@ mod tests {
         assert_eq!(e["getty@.service"], "enabled");
         assert_eq!(e["rsync.service"], "masked");
         assert!(!e.contains_key("multi-user.target.wants"));
+    }
+
+    #[test]
+    fn files_are_exact_and_absence_is_recorded() {
+        let f = files("@@file /etc/a\naGVsbG8KCndvcmxk\n@@nofile /etc/b\n@@file /etc/empty\n\n");
+        assert_eq!(f["/etc/a"].as_deref(), Some("hello\n\nworld"));
+        assert_eq!(f["/etc/b"], None);
+        assert_eq!(f["/etc/empty"].as_deref(), Some(""));
+    }
+
+    #[test]
+    fn journald_later_assignments_win() {
+        let j = systemd_ini("# /etc/systemd/journald.conf\n[Journal]\n#Storage=auto\nStorage=auto\n# /etc/systemd/journald.conf.d/90-rampart.conf\n[Journal]\nStorage=persistent\n");
+        assert_eq!(j["Storage"], "persistent");
     }
 
     #[test]

@@ -19,10 +19,11 @@ use sha2::{Digest, Sha256};
 pub use error::{Diagnostic, InventoryError};
 pub use locate::{Position, PositionIndex};
 pub use model::{
-    HostSpec, InventoryFile, Network, Operator, Provider, SecretsSettings, SshSettings,
+    HostSpec, InventoryFile, Network, Operator, Provider, SecretsSettings, SshSettings, Waiver,
 };
 pub use roles::{RoleTable, PROFILES};
 pub use select::select_hosts;
+pub use validate::days_from_date;
 
 /// Where a ProxyJump goes: through another inventory host, or an address.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -77,6 +78,7 @@ pub struct Inventory {
     pub secrets: SecretsSettings,
     pub profiles_dir: Option<PathBuf>,
     pub hosts: Vec<Host>,
+    pub waivers: Vec<Waiver>,
     #[serde(skip)]
     pub roles: RoleTable,
 }
@@ -109,6 +111,18 @@ impl Inventory {
             return Err(InventoryError::Invalid(diags));
         }
         Ok(resolve(path, &dir, source, file))
+    }
+
+    /// The waiver in force for a control on a host on `today` (days since
+    /// the epoch), if any.
+    pub fn waiver_for(&self, control: &str, host: &Host, today: i64) -> Option<&Waiver> {
+        self.waivers.iter().find(|w| {
+            w.control == control
+                && (w.hosts.is_empty() && w.roles.is_empty()
+                    || w.hosts.contains(&host.name)
+                    || w.roles.iter().any(|r| host.roles.contains(r)))
+                && days_from_date(&w.expires).is_some_and(|last| today <= last)
+        })
     }
 
     pub fn host(&self, name: &str) -> Option<&Host> {
@@ -211,6 +225,7 @@ fn resolve(path: &Path, dir: &Path, source: &str, file: InventoryFile) -> Invent
         secrets: file.secrets.clone(),
         profiles_dir: file.profiles_dir.as_deref().map(|p| anchor(dir, p)),
         hosts,
+        waivers: file.waivers.clone(),
         roles,
     }
 }

@@ -28,6 +28,26 @@ pub struct InventoryFile {
     #[serde(default)]
     pub roles: BTreeMap<String, Vec<String>>,
     pub hosts: IndexMap<String, HostSpec>,
+    /// Accepted deviations: a control waived for hosts or roles until a date.
+    #[serde(default)]
+    pub waivers: Vec<Waiver>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Waiver {
+    /// Control ID, e.g. SSH-04.
+    pub control: String,
+    /// Hosts it applies to; with `roles` empty too, every host.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Why the deviation is accepted (shown in every report).
+    pub reason: String,
+    /// Last day the waiver holds (YYYY-MM-DD, UTC); the control is judged
+    /// normally from the day after.
+    pub expires: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

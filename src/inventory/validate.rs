@@ -60,6 +60,7 @@ pub(super) fn check(
     let table = RoleTable::new(&inv.roles);
     check_role_definitions(&mut c, inv, &table);
     check_hosts(&mut c, inv, &table);
+    check_waivers(&mut c, inv, &table);
     c.diags
         .sort_by_key(|d| (d.position.line, d.position.column));
     c.diags
@@ -318,6 +319,95 @@ fn check_hosts(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
     }
 }
 
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (proleptic Gregorian).
+pub fn days_from_date(date: &str) -> Option<i64> {
+    let mut parts = date.trim().splitn(3, '-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let d: i64 = parts.next()?.parse().ok()?;
+    let days_in_month = [
+        31,
+        if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
+            29
+        } else {
+            28
+        },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month[(m - 1) as usize] {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146097 + doe - 719468)
+}
+
+fn check_waivers(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
+    for (i, w) in inv.waivers.iter().enumerate() {
+        let base = format!("waivers[{i}]");
+        let valid_id = w.control.split_once('-').is_some_and(|(a, n)| {
+            !a.is_empty()
+                && a.chars().all(|ch| ch.is_ascii_uppercase())
+                && !n.is_empty()
+                && n.chars().all(|ch| ch.is_ascii_digit())
+        });
+        if !valid_id {
+            c.error(
+                &format!("{base}.control"),
+                format!(
+                    "invalid control id {:?}; expected an ID such as SSH-04",
+                    w.control
+                ),
+            );
+        }
+        if w.reason.trim().is_empty() {
+            c.error(
+                &format!("{base}.reason"),
+                "empty reason; expected why the deviation is accepted".into(),
+            );
+        }
+        if days_from_date(&w.expires).is_none() {
+            c.error(
+                &format!("{base}.expires"),
+                format!("invalid date {:?}; expected YYYY-MM-DD", w.expires),
+            );
+        }
+        for (j, h) in w.hosts.iter().enumerate() {
+            if !inv.hosts.contains_key(h) {
+                c.error(
+                    &format!("{base}.hosts[{j}]"),
+                    format!("unknown host `{h}`; expected one of: {}", host_names(inv)),
+                );
+            }
+        }
+        for (j, r) in w.roles.iter().enumerate() {
+            if !table.is_role(r) {
+                c.error(
+                    &format!("{base}.roles[{j}]"),
+                    format!(
+                        "unknown role `{r}`; expected one of: {}",
+                        table.names().collect::<Vec<_>>().join(", ")
+                    ),
+                );
+            }
+        }
+    }
+}
+
 fn check_host_roles(
     c: &mut Checker,
     base: &str,
@@ -353,6 +443,15 @@ fn check_host_roles(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_count_days_since_the_epoch() {
+        assert_eq!(days_from_date("1970-01-01"), Some(0));
+        assert_eq!(days_from_date("2000-03-01"), Some(11017));
+        assert_eq!(days_from_date("2026-11-23"), Some(20780));
+        assert_eq!(days_from_date("2026-02-29"), None);
+        assert_eq!(days_from_date("tomorrow"), None);
+    }
 
     #[test]
     fn user_names_follow_debian_rules() {

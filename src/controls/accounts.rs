@@ -1,0 +1,406 @@
+//! Accounts and privileges: only the inventory's operators log in, only
+//! their keys are authorised, they alone may use sudo, and sudo use is
+//! logged. Root stays reachable on the console only (sshd forbids it).
+
+use super::context::HostCtx;
+use super::outcome::{evidence, Outcome};
+use crate::engine::resource::{Resource, Validate};
+use crate::inventory::Operator;
+
+pub const SUDOERS_OPERATORS: &str = "/etc/sudoers.d/rampart-operators";
+pub const SUDOERS_LOGGING: &str = "/etc/sudoers.d/rampart-logging";
+/// Groups Debian grants sudo to in /etc/sudoers.
+const SUDO_GROUPS: &[&str] = &["sudo", "admin", "wheel"];
+pub const NOLOGIN: &str = "/usr/sbin/nologin";
+
+fn operator<'a>(ctx: &'a HostCtx, user: &str) -> Option<&'a Operator> {
+    ctx.inventory.operators.iter().find(|o| o.name == user)
+}
+
+fn key_id(line: &str) -> String {
+    // Compare on type and base64 blob: options and comments do not matter.
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    match parts
+        .iter()
+        .position(|p| p.starts_with("ssh-") || p.starts_with("ecdsa-") || p.starts_with("sk-"))
+    {
+        Some(i) if i + 1 < parts.len() => format!("{} {}", parts[i], parts[i + 1]),
+        _ => line.trim().to_string(),
+    }
+}
+
+fn home_of(ctx: &HostCtx, user: &str) -> String {
+    ctx.facts
+        .users
+        .iter()
+        .find(|u| u.name == user)
+        .map(|u| u.home.clone())
+        .unwrap_or_else(|| format!("/home/{user}"))
+}
+
+pub fn authorized_keys_path(ctx: &HostCtx, user: &str) -> String {
+    format!("{}/.ssh/authorized_keys", home_of(ctx, user))
+}
+
+fn operator_keys_file(ctx: &HostCtx, op: &Operator) -> Resource {
+    let mut content = String::from("# Managed by rampart from the inventory's operators.\n");
+    for k in &op.keys {
+        content.push_str(k.trim());
+        content.push('\n');
+    }
+    Resource::File {
+        path: authorized_keys_path(ctx, &op.name),
+        content,
+        mode: 0o600,
+        owner: op.name.clone(),
+        group: op.name.clone(),
+        validate: None,
+        handlers: vec![],
+        secret: false,
+    }
+}
+
+pub fn evaluate_operator_accounts(ctx: &HostCtx) -> Outcome {
+    let group = ctx.operators_group();
+    let expected = format!(
+        "operators {} with a login shell, in group {group}, with exactly their inventory keys",
+        names(ctx)
+    );
+    if ctx.inventory.operators.is_empty() {
+        return Outcome::judge(
+            false,
+            "the inventory declares no operators",
+            expected,
+            Default::default(),
+        );
+    }
+    let mut problems = Vec::new();
+    for op in &ctx.inventory.operators {
+        let Some(u) = ctx.facts.users.iter().find(|u| u.name == op.name) else {
+            problems.push(format!("{} missing", op.name));
+            continue;
+        };
+        if !u.has_login_shell() {
+            problems.push(format!("{} has shell {}", op.name, u.shell));
+        }
+        if !ctx
+            .facts
+            .groups
+            .iter()
+            .any(|g| g.name == group && g.members.contains(&op.name))
+        {
+            problems.push(format!("{} not in {group}", op.name));
+        }
+        let mut want: Vec<String> = op.keys.iter().map(|k| key_id(k)).collect();
+        let mut have: Vec<String> = ctx
+            .facts
+            .authorized_keys
+            .iter()
+            .filter(|a| a.user == op.name)
+            .flat_map(|a| a.keys.iter().map(|k| key_id(k)))
+            .collect();
+        want.sort();
+        have.sort();
+        if want != have {
+            problems.push(format!(
+                "{} has {} authorized keys, {} expected",
+                op.name,
+                have.len(),
+                want.len()
+            ));
+        }
+    }
+    let observed = if problems.is_empty() {
+        format!("operators {} present", names(ctx))
+    } else {
+        problems.join("; ")
+    };
+    Outcome::judge(
+        problems.is_empty(),
+        observed.clone(),
+        expected,
+        evidence(
+            "getent passwd; getent group; cat ~/.ssh/authorized_keys",
+            observed,
+        ),
+    )
+}
+
+fn names(ctx: &HostCtx) -> String {
+    ctx.inventory
+        .operators
+        .iter()
+        .map(|o| o.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn operator_account_resources(ctx: &HostCtx) -> Vec<Resource> {
+    let group = ctx.operators_group();
+    let mut out = vec![Resource::Group {
+        name: group.clone(),
+    }];
+    for op in &ctx.inventory.operators {
+        out.push(Resource::User {
+            name: op.name.clone(),
+            shell: "/bin/bash".into(),
+            groups: vec![group.clone()],
+        });
+        out.push(operator_keys_file(ctx, op));
+    }
+    out
+}
+
+/// Keys that are not an operator's own, per file.
+fn foreign_keys(ctx: &HostCtx) -> Vec<(String, String, usize)> {
+    ctx.facts
+        .authorized_keys
+        .iter()
+        .filter_map(|a| {
+            let allowed: Vec<String> = operator(ctx, &a.user)
+                .map(|o| o.keys.iter().map(|k| key_id(k)).collect())
+                .unwrap_or_default();
+            let foreign = a
+                .keys
+                .iter()
+                .filter(|k| !allowed.contains(&key_id(k)))
+                .count();
+            (foreign > 0).then(|| (a.user.clone(), a.path.clone(), foreign))
+        })
+        .collect()
+}
+
+pub fn evaluate_only_operator_keys(ctx: &HostCtx) -> Outcome {
+    let expected = "no authorized key except the operators' own".to_string();
+    let foreign = foreign_keys(ctx);
+    let observed = if foreign.is_empty() {
+        "only operator keys".to_string()
+    } else {
+        foreign
+            .iter()
+            .map(|(u, p, n)| format!("{u}: {n} unknown key(s) in {p}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    Outcome::judge(
+        foreign.is_empty(),
+        observed.clone(),
+        expected,
+        evidence("cat ~*/.ssh/authorized_keys", observed),
+    )
+}
+
+pub fn only_operator_keys_resources(ctx: &HostCtx) -> Vec<Resource> {
+    foreign_keys(ctx)
+        .into_iter()
+        .map(|(user, path, _)| match operator(ctx, &user) {
+            Some(op) if path == authorized_keys_path(ctx, &user) => operator_keys_file(ctx, op),
+            _ => Resource::Absent {
+                path,
+                handlers: vec![],
+            },
+        })
+        .collect()
+}
+
+fn foreign_logins(ctx: &HostCtx) -> Vec<(String, String)> {
+    ctx.facts
+        .users
+        .iter()
+        .filter(|u| u.name != "root" && u.has_login_shell() && operator(ctx, &u.name).is_none())
+        .map(|u| (u.name.clone(), u.shell.clone()))
+        .collect()
+}
+
+pub fn evaluate_only_operator_logins(ctx: &HostCtx) -> Outcome {
+    let expected = format!(
+        "login shells only for root (console) and operators {}",
+        names(ctx)
+    );
+    let foreign = foreign_logins(ctx);
+    let observed = if foreign.is_empty() {
+        "no other login shells".to_string()
+    } else {
+        foreign
+            .iter()
+            .map(|(u, s)| format!("{u} ({s})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Outcome::judge(
+        foreign.is_empty(),
+        observed.clone(),
+        expected,
+        evidence("getent passwd", observed),
+    )
+}
+
+pub fn only_operator_logins_resources(ctx: &HostCtx) -> Vec<Resource> {
+    foreign_logins(ctx)
+        .into_iter()
+        .map(|(user, _)| Resource::Shell {
+            user,
+            shell: NOLOGIN.into(),
+        })
+        .collect()
+}
+
+pub fn evaluate_no_empty_passwords(ctx: &HostCtx) -> Outcome {
+    let empty: Vec<&str> = ctx
+        .facts
+        .users
+        .iter()
+        .filter(|u| u.password == "empty")
+        .map(|u| u.name.as_str())
+        .collect();
+    let observed = if empty.is_empty() {
+        "none".to_string()
+    } else {
+        empty.join(", ")
+    };
+    Outcome::judge(
+        empty.is_empty(),
+        format!("accounts with an empty password: {observed}"),
+        "no account with an empty password",
+        evidence(
+            "awk -F: '$2==\"\"' /etc/shadow (evaluated on the host)",
+            observed,
+        ),
+    )
+}
+
+pub fn no_empty_passwords_resources(ctx: &HostCtx) -> Vec<Resource> {
+    ctx.facts
+        .users
+        .iter()
+        .filter(|u| u.password == "empty")
+        .map(|u| Resource::LockPassword {
+            user: u.name.clone(),
+        })
+        .collect()
+}
+
+fn sudoers_operators_content(ctx: &HostCtx) -> String {
+    format!("# Managed by rampart: the operators, and nobody else, may use sudo.\n%{} ALL=(ALL:ALL) NOPASSWD: ALL\n", ctx.operators_group())
+}
+
+const SUDOERS_LOGGING_CONTENT: &str = "# Managed by rampart: every sudo use is logged to its own file.\nDefaults logfile=\"/var/log/sudo.log\"\nDefaults log_allowed, log_denied\nDefaults use_pty\n";
+
+fn sudo_group_intruders(ctx: &HostCtx) -> Vec<(String, String)> {
+    ctx.facts
+        .groups
+        .iter()
+        .filter(|g| SUDO_GROUPS.contains(&g.name.as_str()))
+        .flat_map(|g| {
+            g.members
+                .iter()
+                .filter(|m| operator(ctx, m).is_none())
+                .map(|m| (m.clone(), g.name.clone()))
+        })
+        .collect()
+}
+
+pub fn evaluate_sudo_operators(ctx: &HostCtx) -> Outcome {
+    let expected = format!(
+        "sudo installed; {SUDOERS_OPERATORS} grants %{}; no other members in {}",
+        ctx.operators_group(),
+        SUDO_GROUPS.join("/")
+    );
+    let mut problems = Vec::new();
+    if !ctx.facts.has_package("sudo") {
+        problems.push("sudo not installed".to_string());
+    }
+    if ctx.facts.file(SUDOERS_OPERATORS) != Some(sudoers_operators_content(ctx).as_str()) {
+        problems.push(format!("{SUDOERS_OPERATORS} missing or changed"));
+    }
+    for (u, g) in sudo_group_intruders(ctx) {
+        problems.push(format!("{u} in group {g}"));
+    }
+    let observed = if problems.is_empty() {
+        "operators only".to_string()
+    } else {
+        problems.join("; ")
+    };
+    Outcome::judge(
+        problems.is_empty(),
+        observed.clone(),
+        expected,
+        evidence(
+            &format!("cat {SUDOERS_OPERATORS}; getent group sudo"),
+            observed,
+        ),
+    )
+}
+
+pub fn sudo_operators_resources(ctx: &HostCtx) -> Vec<Resource> {
+    let mut out = vec![
+        Resource::Package {
+            name: "sudo".into(),
+            present: true,
+        },
+        Resource::File {
+            path: SUDOERS_OPERATORS.into(),
+            content: sudoers_operators_content(ctx),
+            mode: 0o440,
+            owner: "root".into(),
+            group: "root".into(),
+            validate: Some(Validate::Sudoers),
+            handlers: vec![],
+            secret: false,
+        },
+    ];
+    out.extend(
+        sudo_group_intruders(ctx)
+            .into_iter()
+            .map(|(user, group)| Resource::LeaveGroup { user, group }),
+    );
+    out
+}
+
+pub fn evaluate_sudo_logging(ctx: &HostCtx) -> Outcome {
+    let ok = ctx.facts.file(SUDOERS_LOGGING) == Some(SUDOERS_LOGGING_CONTENT);
+    let observed = if ok {
+        "sudo logs to /var/log/sudo.log".to_string()
+    } else {
+        format!("{SUDOERS_LOGGING} missing or changed")
+    };
+    Outcome::judge(
+        ok,
+        observed.clone(),
+        "Defaults logfile=/var/log/sudo.log, log_allowed, log_denied, use_pty",
+        evidence(&format!("cat {SUDOERS_LOGGING}"), observed),
+    )
+}
+
+pub fn sudo_logging_resources() -> Vec<Resource> {
+    vec![
+        Resource::Package {
+            name: "sudo".into(),
+            present: true,
+        },
+        Resource::File {
+            path: SUDOERS_LOGGING.into(),
+            content: SUDOERS_LOGGING_CONTENT.into(),
+            mode: 0o440,
+            owner: "root".into(),
+            group: "root".into(),
+            validate: Some(Validate::Sudoers),
+            handlers: vec![],
+            secret: false,
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_compare_on_type_and_blob() {
+        assert_eq!(
+            key_id("ssh-ed25519 AAAA ops@laptop"),
+            key_id("no-pty ssh-ed25519 AAAA other-comment")
+        );
+        assert_ne!(key_id("ssh-ed25519 AAAA"), key_id("ssh-ed25519 BBBB"));
+    }
+}

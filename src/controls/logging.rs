@@ -1,0 +1,201 @@
+//! journald retention, auditd rules and time synchronisation.
+
+use super::context::HostCtx;
+use super::outcome::{evidence, Outcome};
+use crate::engine::resource::{Handler, Resource};
+use crate::facts::Probe;
+
+pub const JOURNALD_DROPIN: &str = "/etc/systemd/journald.conf.d/90-rampart.conf";
+pub const AUDIT_RULES: &str = "/etc/audit/rules.d/90-rampart.rules";
+
+pub fn evaluate_journald(key: &str, value: &str, ctx: &HostCtx) -> Outcome {
+    let cur = ctx.facts.journald.get(key);
+    let observed = cur
+        .map(|v| format!("{key}={v}"))
+        .unwrap_or_else(|| format!("{key} (default)"));
+    Outcome::judge(
+        cur.is_some_and(|v| v == value),
+        observed.clone(),
+        format!("{key}={value}"),
+        evidence("systemd-analyze cat-config systemd/journald.conf", observed),
+    )
+}
+
+pub fn journald_resource(settings: &[(String, String)]) -> Resource {
+    let mut content = String::from("# Managed by rampart.\n[Journal]\n");
+    for (k, v) in settings {
+        content.push_str(&format!("{k}={v}\n"));
+    }
+    Resource::File {
+        path: JOURNALD_DROPIN.into(),
+        content,
+        mode: 0o644,
+        owner: "root".into(),
+        group: "root".into(),
+        validate: None,
+        handlers: vec![Handler::RestartJournald],
+        secret: false,
+    }
+}
+
+/// Authentication, session, identity, privilege and time-change events.
+pub const AUDIT_RULE_LINES: &[&str] = &[
+    "-w /etc/passwd -p wa -k identity",
+    "-w /etc/group -p wa -k identity",
+    "-w /etc/shadow -p wa -k identity",
+    "-w /etc/gshadow -p wa -k identity",
+    "-w /etc/sudoers -p wa -k scope",
+    "-w /etc/sudoers.d -p wa -k scope",
+    "-w /var/log/sudo.log -p wa -k actions",
+    "-w /var/run/faillock -p wa -k logins",
+    "-w /var/log/lastlog -p wa -k logins",
+    "-w /var/run/utmp -p wa -k session",
+    "-w /var/log/wtmp -p wa -k session",
+    "-w /var/log/btmp -p wa -k session",
+    "-w /etc/ssh/sshd_config -p wa -k sshd",
+    "-a always,exit -F arch=b64 -S adjtimex,settimeofday,clock_settime -k time-change",
+    "-w /etc/localtime -p wa -k time-change",
+];
+
+fn container_reason(ctx: &HostCtx, why: &str) -> String {
+    format!(
+        "not applicable: container ({}): {why}",
+        ctx.container_name()
+    )
+}
+
+pub fn evaluate_auditd(ctx: &HostCtx) -> Outcome {
+    let expected =
+        "auditd active with rampart's rules for authentication, session, identity and time events"
+            .to_string();
+    if ctx.in_container() {
+        return Outcome::not_applicable(
+            container_reason(
+                ctx,
+                "the kernel audit subsystem is not available to containers",
+            ),
+            expected,
+        );
+    }
+    if !ctx.facts.has_package("auditd") {
+        return Outcome::judge(
+            false,
+            "auditd not installed",
+            expected,
+            evidence("dpkg-query -W auditd", "not installed"),
+        );
+    }
+    match &ctx.facts.audit_rules {
+        Probe::Ok(rules) => {
+            let missing = AUDIT_RULE_LINES
+                .iter()
+                .filter(|r| !rules.iter().any(|l| normalize_rule(l) == normalize_rule(r)))
+                .count();
+            let observed = format!(
+                "{} rules loaded, {missing} of rampart's missing",
+                rules.len()
+            );
+            Outcome::judge(
+                missing == 0,
+                observed.clone(),
+                expected,
+                evidence("auditctl -l", observed),
+            )
+        }
+        Probe::Failed(m) => Outcome::judge(
+            false,
+            format!("auditctl failed: {m}"),
+            expected,
+            evidence("auditctl -l", m.clone()),
+        ),
+        Probe::Absent => Outcome::judge(
+            false,
+            "auditctl not found",
+            expected,
+            evidence("auditctl -l", "not found"),
+        ),
+    }
+}
+
+/// auditctl -l prints `-w PATH -p wa -k KEY` as `-w PATH -p wa -k KEY` but
+/// syscall rules with `-S a -S b`; compare on the set of words.
+fn normalize_rule(r: &str) -> Vec<String> {
+    let mut w: Vec<String> = r
+        .replace(',', " -S ")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    w.sort();
+    w
+}
+
+pub fn auditd_resources(ctx: &HostCtx) -> Vec<Resource> {
+    if ctx.in_container() {
+        return Vec::new();
+    }
+    let mut content = String::from("## Managed by rampart.\n");
+    for r in AUDIT_RULE_LINES {
+        content.push_str(r);
+        content.push('\n');
+    }
+    vec![
+        Resource::Package {
+            name: "auditd".into(),
+            present: true,
+        },
+        Resource::File {
+            path: AUDIT_RULES.into(),
+            content,
+            mode: 0o640,
+            owner: "root".into(),
+            group: "root".into(),
+            validate: None,
+            handlers: vec![Handler::LoadAuditRules],
+            secret: false,
+        },
+        Resource::Service {
+            name: "auditd.service".into(),
+            enabled: Some(true),
+            active: Some(true),
+            masked: false,
+        },
+    ]
+}
+
+pub fn evaluate_time_sync(ctx: &HostCtx) -> Outcome {
+    let expected = "systemd-timesyncd or chrony active".to_string();
+    if ctx.in_container() {
+        return Outcome::not_applicable(container_reason(ctx, "the clock belongs to the host kernel; time sync services refuse to run in containers"), expected);
+    }
+    let active =
+        |u: &str| ctx.facts.services.get(u).and_then(|s| s.active.as_deref()) == Some("active");
+    let observed = ["systemd-timesyncd.service", "chrony.service"]
+        .iter()
+        .find(|u| active(u))
+        .map(|u| format!("{u} active"))
+        .unwrap_or_else(|| "no time sync service active".into());
+    Outcome::judge(
+        observed.ends_with("active") && !observed.starts_with("no "),
+        observed.clone(),
+        expected,
+        evidence("systemctl is-active systemd-timesyncd chrony", observed),
+    )
+}
+
+pub fn time_sync_resources(ctx: &HostCtx) -> Vec<Resource> {
+    if ctx.in_container() || ctx.facts.has_package("chrony") {
+        return Vec::new();
+    }
+    vec![
+        Resource::Package {
+            name: "systemd-timesyncd".into(),
+            present: true,
+        },
+        Resource::Service {
+            name: "systemd-timesyncd.service".into(),
+            enabled: Some(true),
+            active: Some(true),
+            masked: false,
+        },
+    ]
+}

@@ -1,0 +1,287 @@
+//! Applying a host's changes: one script, sent on stdin in one exec, that
+//! writes every file atomically (temp file, fsync, rename) after saving the
+//! previous version under /var/backups/rampart/, installs and purges
+//! packages in one apt run, and runs each handler once, after the changes
+//! that notify it. An sshd reload is guarded: a rollback timer is armed
+//! first and only cancelled once a fresh connection succeeds.
+
+use std::collections::BTreeSet;
+
+use super::resource::{Change, Handler, Resource};
+use crate::transport::{Session, TransportError};
+
+/// Transient unit that restores the previous sshd configuration.
+pub const SSHD_ROLLBACK_UNIT: &str = "rampart-rollback-sshd";
+/// How long the host waits for the confirmation before rolling back.
+pub const ROLLBACK_SECS: u64 = 60;
+/// Backups kept per host (older runs are deleted).
+const BACKUPS_KEPT: usize = 10;
+
+const PRELUDE: &str = r#"set -u
+export LC_ALL=C DEBIAN_FRONTEND=noninteractive PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+FAILED=0
+LOG=$(mktemp)
+trap 'rm -f "$LOG"' EXIT
+ok() { printf '@@ok %s\n' "$1"; }
+fail() { FAILED=1; printf '@@fail %s\n' "$1"; tail -n 15 "$LOG" | sed 's/^/  /'; }
+backup() {
+  [ -e "$1" ] || return 0
+  mkdir -p "$BACKUP$(dirname "$1")" && cp -a "$1" "$BACKUP$1"
+}
+# put PATH MODE OWNER GROUP VALIDATOR <base64 on stdin>
+put() {
+  dir=$(dirname "$1"); mkdir -p "$dir" || return 1
+  tmp=$(mktemp "$dir/.rampart.XXXXXX") || return 1
+  if ! base64 -d > "$tmp"; then rm -f "$tmp"; return 1; fi
+  if [ -n "$5" ] && ! $5 "$tmp"; then rm -f "$tmp"; echo "validation failed: $5 $1"; return 1; fi
+  chown "$3:$4" "$tmp" && chmod "$2" "$tmp" && sync "$tmp" || { rm -f "$tmp"; return 1; }
+  backup "$1" || { rm -f "$tmp"; return 1; }
+  mv -f "$tmp" "$1" && sync "$dir"
+}
+remove() { [ -e "$1" ] || return 0; backup "$1" && rm -f "$1"; }
+tighten() {
+  m=$(stat -c %a "$1") || return 1
+  chmod "$(printf '%o' $(( 0$m & 0$2 )))" "$1" && chown "$3:$4" "$1"
+}
+INSTALL=""; PURGE=""
+want_install() { INSTALL="$INSTALL $1"; }
+want_purge() { PURGE="$PURGE $1"; }
+apt_run() {
+  if [ -n "$INSTALL" ]; then
+    if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]; then
+      apt-get update -q || return 1
+    fi
+    apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold $INSTALL || return 1
+  fi
+  if [ -n "$PURGE" ]; then apt-get purge -y -q $PURGE || return 1; fi
+}
+"#;
+
+fn flag(h: Handler) -> String {
+    format!("H_{}", format!("{h:?}").to_uppercase())
+}
+
+/// `ok N` plus the flags of the handlers step N notifies.
+fn on_success(i: usize, c: &Change) -> String {
+    let mut s = format!("ok {i}");
+    for h in c.resource.handlers() {
+        s.push_str(&format!("; {}=1", flag(*h)));
+    }
+    s
+}
+
+/// Builds the apply script. Steps are numbered in the order of `changes`;
+/// the script reports `@@ok N` / `@@fail N` for each, then runs each
+/// notified handler once (`@@handler ok|fail NAME`).
+pub fn script(changes: &[Change], stamp: &str) -> String {
+    let mut s = String::from(PRELUDE);
+    s.push_str(&format!("BACKUP=/var/backups/rampart/{stamp}\n"));
+    let indexed: Vec<(usize, &Change)> = changes.iter().enumerate().collect();
+    // Packages first, in one apt run: files may live in directories they create.
+    let packages: Vec<&(usize, &Change)> = indexed
+        .iter()
+        .filter(|(_, c)| matches!(c.resource, Resource::Package { .. }))
+        .collect();
+    if !packages.is_empty() {
+        for (_, c) in &packages {
+            s.push_str(&c.resource.script());
+            s.push('\n');
+        }
+        let ids: Vec<String> = packages.iter().map(|(i, _)| i.to_string()).collect();
+        s.push_str(&format!(
+            "if apt_run >\"$LOG\" 2>&1; then for i in {0}; do ok $i; done; else for i in {0}; do fail $i; done; fi\n",
+            ids.join(" ")
+        ));
+    }
+    let mut handlers = BTreeSet::new();
+    for (i, c) in indexed
+        .iter()
+        .filter(|(_, c)| !matches!(c.resource, Resource::Package { .. }))
+    {
+        handlers.extend(c.resource.handlers().iter().copied());
+        s.push_str(&format!(
+            "if {{\n{}\n}} >\"$LOG\" 2>&1; then {}; else fail {i}; fi\n",
+            c.resource.script(),
+            on_success(*i, c)
+        ));
+    }
+    for h in &handlers {
+        s.push_str(&handler_step(*h, stamp));
+    }
+    s.push_str(&format!(
+        "ls -1d /var/backups/rampart/*/ 2>/dev/null | sort | head -n -{BACKUPS_KEPT} | xargs -r rm -rf\nexit $FAILED\n"
+    ));
+    s
+}
+
+/// Runs handler `h` if a step notified it. sshd is reloaded under a
+/// rollback timer that restores the backed-up configuration unless
+/// [`confirm_sshd_script`] cancels it after a fresh connection succeeds.
+fn handler_step(h: Handler, stamp: &str) -> String {
+    let body = if h == Handler::ReloadSshd {
+        let backup = format!("/var/backups/rampart/{stamp}/etc/ssh/sshd_config");
+        format!(
+            "systemctl stop {u}.timer {u}.service >/dev/null 2>&1; systemctl reset-failed {u}.service {u}.timer >/dev/null 2>&1; \
+             systemd-run --quiet --unit={u} --on-active={ROLLBACK_SECS} /bin/sh -c 'if [ -e {backup} ]; then cp -a {backup} /etc/ssh/sshd_config; fi; systemctl reload ssh || systemctl restart ssh' && {}",
+            h.script(),
+            u = SSHD_ROLLBACK_UNIT,
+        )
+    } else {
+        h.script().to_string()
+    };
+    format!(
+        "if [ \"${{{f}:-0}}\" = 1 ]; then if {{ {body}; }} >\"$LOG\" 2>&1; then echo '@@handler ok {n}'; else FAILED=1; echo '@@handler fail {n}'; tail -n 5 \"$LOG\" | sed 's/^/  /'; fi; fi\n",
+        f = flag(h),
+        n = h.name()
+    )
+}
+
+/// Cancels the sshd rollback once a fresh connection has succeeded.
+pub fn confirm_sshd_script() -> String {
+    format!("systemctl stop {u}.timer >/dev/null 2>&1; systemctl reset-failed {u}.service >/dev/null 2>&1; true", u = SSHD_ROLLBACK_UNIT)
+}
+
+/// Rolls sshd back at once (the fresh connection failed).
+pub fn rollback_sshd_script() -> String {
+    format!("systemctl start {u}.service", u = SSHD_ROLLBACK_UNIT)
+}
+
+/// Which steps succeeded, from the script's `@@ok N` / `@@fail N` lines,
+/// and the failure messages.
+pub fn parse_results(stdout: &str, steps: usize) -> (Vec<bool>, Vec<(usize, String)>) {
+    let mut ok = vec![false; steps];
+    let mut failures = Vec::new();
+    let mut lines = stdout.lines().peekable();
+    while let Some(line) = lines.next() {
+        if let Some(n) = line
+            .strip_prefix("@@ok ")
+            .and_then(|n| n.trim().parse::<usize>().ok())
+        {
+            if n < steps {
+                ok[n] = true;
+            }
+        } else if let Some(n) = line
+            .strip_prefix("@@fail ")
+            .and_then(|n| n.trim().parse::<usize>().ok())
+        {
+            let mut msg = Vec::new();
+            while let Some(next) = lines.peek() {
+                if let Some(m) = next.strip_prefix("  ") {
+                    msg.push(m.to_string());
+                    lines.next();
+                } else {
+                    break;
+                }
+            }
+            failures.push((n, msg.join("\n")));
+        }
+    }
+    (ok, failures)
+}
+
+/// Runs `script` on the host (as root) and returns its stdout.
+pub async fn run_script(session: &Session, script: &str) -> Result<String, TransportError> {
+    let out = session.run("sh -s", script.as_bytes()).await?;
+    Ok(out.stdout_text())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, content: &str, handlers: Vec<Handler>) -> Change {
+        Change {
+            resource: Resource::File {
+                path: path.into(),
+                content: content.into(),
+                mode: 0o644,
+                owner: "root".into(),
+                group: "root".into(),
+                validate: None,
+                handlers,
+                secret: false,
+            },
+            action: '+',
+            summary: String::new(),
+            diff: None,
+        }
+    }
+
+    #[test]
+    fn packages_run_first_in_one_apt_call() {
+        let pkg = |n: &str| Change {
+            resource: Resource::Package {
+                name: n.into(),
+                present: true,
+            },
+            action: '+',
+            summary: String::new(),
+            diff: None,
+        };
+        let s = script(
+            &[file("/etc/a", "x", vec![]), pkg("sudo"), pkg("auditd")],
+            "t",
+        );
+        let apt = s.find("if apt_run").expect("apt step");
+        let put = s.find("put /etc/a").expect("file step");
+        assert!(apt < put);
+        assert_eq!(s.matches("if apt_run").count(), 1);
+        assert!(s.contains("for i in 1 2; do ok $i"));
+    }
+
+    #[test]
+    fn each_handler_runs_once_and_only_when_notified() {
+        let changes = [
+            file("/etc/a", "1", vec![Handler::RestartJournald]),
+            file("/etc/b", "2", vec![Handler::RestartJournald]),
+            file("/etc/c", "3", vec![Handler::ApplySysctl]),
+        ];
+        let s = script(&changes, "t");
+        assert_eq!(s.matches("systemctl restart systemd-journald").count(), 1);
+        assert!(s.contains("ok 0; H_RESTARTJOURNALD=1"));
+        assert!(s.contains(r#"if [ "${H_APPLYSYSCTL:-0}" = 1 ]"#), "{s}");
+        let journald = s.find("restart systemd-journald").expect("handler");
+        assert!(
+            journald > s.find("put /etc/b").expect("file"),
+            "handlers come after the files"
+        );
+    }
+
+    #[test]
+    fn sshd_reload_is_armed_with_a_rollback_timer() {
+        let s = script(
+            &[file("/etc/ssh/sshd_config", "x", vec![Handler::ReloadSshd])],
+            "20261123T000000Z",
+        );
+        let arm = s
+            .find("systemd-run --quiet --unit=rampart-rollback-sshd --on-active=60")
+            .expect("timer armed");
+        assert!(arm < s.find("systemctl reload ssh ||").expect("reload"));
+        assert!(s.contains(
+            "cp -a /var/backups/rampart/20261123T000000Z/etc/ssh/sshd_config /etc/ssh/sshd_config"
+        ));
+    }
+
+    #[test]
+    fn results_are_parsed_with_messages() {
+        let (ok, failures) = parse_results(
+            "@@ok 0\n@@fail 1\n  E: Unable to locate package nope\n@@ok 2\n",
+            3,
+        );
+        assert_eq!(ok, vec![true, false, true]);
+        assert_eq!(
+            failures,
+            vec![(1, "E: Unable to locate package nope".to_string())]
+        );
+    }
+
+    #[test]
+    fn file_content_travels_base64_in_a_quoted_heredoc() {
+        let s = script(&[file("/etc/x", "$(reboot)\n'quoted'\n", vec![])], "t");
+        assert!(
+            !s.contains("$(reboot)"),
+            "content is never interpreted by the shell"
+        );
+        assert!(s.contains("<<'RAMPART_EOF'"));
+    }
+}

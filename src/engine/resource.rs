@@ -1,0 +1,424 @@
+//! Resources: the units of desired state. Each knows how to compare itself
+//! with facts (producing a change, or nothing) and how to apply itself as a
+//! shell step of the host's apply script.
+
+use std::fmt;
+
+use crate::facts::Facts;
+use crate::transport::shell_quote;
+
+/// Actions that run once, after every file they depend on is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Handler {
+    DaemonReload,
+    ApplySysctl,
+    RestartJournald,
+    LoadAuditRules,
+    /// Special: guarded by a rollback timer and a fresh connection test.
+    ReloadSshd,
+}
+
+impl Handler {
+    pub fn name(self) -> &'static str {
+        match self {
+            Handler::DaemonReload => "systemd daemon-reload",
+            Handler::ApplySysctl => "apply sysctl settings",
+            Handler::RestartJournald => "restart journald",
+            Handler::LoadAuditRules => "load audit rules",
+            Handler::ReloadSshd => "reload sshd",
+        }
+    }
+
+    pub fn script(self) -> &'static str {
+        match self {
+            Handler::DaemonReload => "systemctl daemon-reload",
+            Handler::ApplySysctl => {
+                "sysctl -q -e -p /etc/sysctl.d/90-rampart.conf >/dev/null 2>&1 || true"
+            }
+            Handler::RestartJournald => "systemctl restart systemd-journald",
+            Handler::LoadAuditRules => "augenrules --load >/dev/null",
+            Handler::ReloadSshd => "systemctl reload ssh || systemctl reload sshd",
+        }
+    }
+}
+
+/// A command that validates a candidate file (`%s` is its temporary path)
+/// before it replaces the live one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validate {
+    Sshd,
+    Sudoers,
+}
+
+impl Validate {
+    fn command(self) -> &'static str {
+        match self {
+            Validate::Sshd => "sshd -t -f",
+            Validate::Sudoers => "visudo -cq -f",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resource {
+    /// A whole file: content, owner, group, mode.
+    File {
+        path: String,
+        content: String,
+        mode: u32,
+        owner: String,
+        group: String,
+        validate: Option<Validate>,
+        handlers: Vec<Handler>,
+        /// Mask the content in plan output (it holds a secret).
+        secret: bool,
+    },
+    /// A file that must not exist.
+    Absent {
+        path: String,
+        handlers: Vec<Handler>,
+    },
+    /// Ownership and the most permissive mode allowed, for an existing path.
+    Perms {
+        path: String,
+        mode: u32,
+        owner: String,
+        group: String,
+    },
+    Package {
+        name: String,
+        present: bool,
+    },
+    Service {
+        name: String,
+        enabled: Option<bool>,
+        active: Option<bool>,
+        masked: bool,
+    },
+    /// A live kernel parameter.
+    Sysctl {
+        key: String,
+        value: String,
+    },
+    Group {
+        name: String,
+    },
+    /// An account with a login shell and supplementary groups.
+    User {
+        name: String,
+        shell: String,
+        groups: Vec<String>,
+    },
+    /// Sets an existing account's shell (used to remove logins).
+    Shell {
+        user: String,
+        shell: String,
+    },
+    /// Locks an account's password.
+    LockPassword {
+        user: String,
+    },
+    /// Removes a user from a group.
+    LeaveGroup {
+        user: String,
+        group: String,
+    },
+}
+
+/// What a resource would change on a host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub resource: Resource,
+    /// `+` create, `~` change, `-` remove.
+    pub action: char,
+    pub summary: String,
+    /// Unified diff for file content changes (masked for secrets).
+    pub diff: Option<String>,
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.action, self.summary)
+    }
+}
+
+fn octal(mode: u32) -> String {
+    format!("{mode:04o}")
+}
+
+fn unified_diff(path: &str, old: &str, new: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(2)
+        .header(&format!("{path} (current)"), &format!("{path} (desired)"))
+        .to_string()
+}
+
+impl Resource {
+    /// The path of a file-like resource, for reading its current state.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Resource::File { path, .. }
+            | Resource::Absent { path, .. }
+            | Resource::Perms { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    pub fn handlers(&self) -> &[Handler] {
+        match self {
+            Resource::File { handlers, .. } | Resource::Absent { handlers, .. } => handlers,
+            _ => &[],
+        }
+    }
+
+    /// Compares with facts: `None` when the host already matches.
+    pub fn diff(&self, facts: &Facts) -> Option<Change> {
+        match self {
+            Resource::File {
+                path,
+                content,
+                mode,
+                owner,
+                group,
+                secret,
+                ..
+            } => {
+                let current = facts.files.get(path).cloned().flatten();
+                let meta = facts.file_modes.get(path);
+                let meta_ok =
+                    meta.is_some_and(|m| m.mode == *mode && m.owner == *owner && m.group == *group);
+                match current {
+                    None => Some(self.change(
+                        '+',
+                        format!("file {path} ({} {owner}:{group})", octal(*mode)),
+                        (!secret).then(|| unified_diff(path, "", content)),
+                    )),
+                    Some(cur) if cur != *content => {
+                        let diff = if *secret {
+                            "(content hidden: it holds a secret)".to_string()
+                        } else {
+                            unified_diff(path, &cur, content)
+                        };
+                        Some(self.change('~', format!("file {path}"), Some(diff)))
+                    }
+                    Some(_) if !meta_ok => {
+                        let was = meta
+                            .map(|m| format!("{} {}:{}", octal(m.mode), m.owner, m.group))
+                            .unwrap_or_else(|| "unknown".into());
+                        Some(self.change(
+                            '~',
+                            format!("file {path}: {was} → {} {owner}:{group}", octal(*mode)),
+                            None,
+                        ))
+                    }
+                    Some(_) => None,
+                }
+            }
+            Resource::Absent { path, .. } => match facts.files.get(path) {
+                Some(Some(_)) => Some(self.change('-', format!("file {path}"), None)),
+                _ => None,
+            },
+            Resource::Perms {
+                path,
+                mode,
+                owner,
+                group,
+            } => {
+                let m = facts.file_modes.get(path)?;
+                let too_open = m.mode & !mode != 0;
+                (too_open || m.owner != *owner || m.group != *group).then(|| {
+                    let target = m.mode & mode;
+                    self.change(
+                        '~',
+                        format!(
+                            "permissions {path}: {} {}:{} → {} {owner}:{group}",
+                            octal(m.mode),
+                            m.owner,
+                            m.group,
+                            octal(target)
+                        ),
+                        None,
+                    )
+                })
+            }
+            Resource::Package { name, present } => match (facts.has_package(name), present) {
+                (false, true) => Some(self.change('+', format!("package {name}"), None)),
+                (true, false) => Some(self.change('-', format!("package {name} (purge)"), None)),
+                _ => None,
+            },
+            Resource::Service {
+                name,
+                enabled,
+                active,
+                masked,
+            } => service_diff(self, facts, name, *enabled, *active, *masked),
+            Resource::Sysctl { key, value } => {
+                let cur = facts.sysctls.get(key)?;
+                (normalize_ws(cur) != normalize_ws(value))
+                    .then(|| self.change('~', format!("sysctl {key}: {cur} → {value}"), None))
+            }
+            Resource::Group { name } => (!facts.groups.iter().any(|g| g.name == *name))
+                .then(|| self.change('+', format!("group {name}"), None)),
+            Resource::User {
+                name,
+                shell,
+                groups,
+            } => {
+                let Some(u) = facts.users.iter().find(|u| u.name == *name) else {
+                    return Some(self.change(
+                        '+',
+                        format!("user {name} (shell {shell}, groups {})", groups.join(",")),
+                        None,
+                    ));
+                };
+                let missing: Vec<&String> = groups
+                    .iter()
+                    .filter(|g| {
+                        !facts
+                            .groups
+                            .iter()
+                            .any(|fg| fg.name == **g && fg.members.contains(name))
+                    })
+                    .collect();
+                (u.shell != *shell || !missing.is_empty()).then(|| {
+                    self.change(
+                        '~',
+                        format!(
+                            "user {name}: shell {} → {shell}{}",
+                            u.shell,
+                            if missing.is_empty() {
+                                String::new()
+                            } else {
+                                format!(", add to {}", groups.join(","))
+                            }
+                        ),
+                        None,
+                    )
+                })
+            }
+            Resource::Shell { user, shell } => {
+                let u = facts.users.iter().find(|u| u.name == *user)?;
+                (u.shell != *shell).then(|| {
+                    self.change(
+                        '~',
+                        format!("user {user}: shell {} → {shell}", u.shell),
+                        None,
+                    )
+                })
+            }
+            Resource::LockPassword { user } => {
+                let u = facts.users.iter().find(|u| u.name == *user)?;
+                (u.password == "empty").then(|| {
+                    self.change('~', format!("user {user}: lock the empty password"), None)
+                })
+            }
+            Resource::LeaveGroup { user, group } => facts
+                .groups
+                .iter()
+                .any(|g| g.name == *group && g.members.contains(user))
+                .then(|| self.change('-', format!("user {user} from group {group}"), None)),
+        }
+    }
+
+    fn change(&self, action: char, summary: String, diff: Option<String>) -> Change {
+        Change {
+            resource: self.clone(),
+            action,
+            summary,
+            diff,
+        }
+    }
+
+    /// The shell step that applies this resource. File contents travel
+    /// base64-encoded inside the script, which is sent on stdin.
+    pub fn script(&self) -> String {
+        let q = |s: &str| shell_quote(s);
+        match self {
+            Resource::File { path, content, mode, owner, group, validate, .. } => {
+                let check = validate.map(|v| v.command()).unwrap_or("");
+                format!(
+                    "put {} {} {} {} '{}' <<'RAMPART_EOF'\n{}\nRAMPART_EOF",
+                    q(path),
+                    octal(*mode),
+                    q(owner),
+                    q(group),
+                    check,
+                    data_encoding::BASE64_MIME.encode(content.as_bytes()).replace("\r\n", "\n")
+                )
+            }
+            Resource::Absent { path, .. } => format!("remove {}", q(path)),
+            Resource::Perms { path, mode, owner, group } => {
+                format!("tighten {} {} {} {}", q(path), octal(*mode), q(owner), q(group))
+            }
+            Resource::Package { name, present: true } => format!("want_install {}", q(name)),
+            Resource::Package { name, present: false } => format!("want_purge {}", q(name)),
+            Resource::Service { name, enabled, active, masked } => {
+                let mut steps = Vec::new();
+                if *masked {
+                    steps.push(format!("systemctl stop {0} 2>/dev/null; systemctl mask {0}", q(name)));
+                } else {
+                    match enabled {
+                        Some(true) => steps.push(format!("systemctl enable {}", q(name))),
+                        Some(false) => steps.push(format!("systemctl disable {}", q(name))),
+                        None => {}
+                    }
+                    match active {
+                        Some(true) => steps.push(format!("systemctl start {}", q(name))),
+                        Some(false) => steps.push(format!("systemctl stop {}", q(name))),
+                        None => {}
+                    }
+                }
+                steps.join(" && ")
+            }
+            Resource::Sysctl { key, value } => format!("sysctl -q -w {}", q(&format!("{key}={value}"))),
+            Resource::Group { name } => format!("getent group {0} >/dev/null || groupadd {0}", q(name)),
+            Resource::User { name, shell, groups } => format!(
+                "if getent passwd {n} >/dev/null; then usermod -s {s} -a -G {g} {n}; else useradd -m -s {s} -G {g} {n}; fi",
+                n = q(name),
+                s = q(shell),
+                g = q(&groups.join(","))
+            ),
+            Resource::Shell { user, shell } => format!("usermod -s {} {}", q(shell), q(user)),
+            Resource::LockPassword { user } => format!("passwd -l {} >/dev/null", q(user)),
+            Resource::LeaveGroup { user, group } => format!("gpasswd -d {} {} >/dev/null", q(user), q(group)),
+        }
+    }
+}
+
+fn normalize_ws(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn service_diff(
+    r: &Resource,
+    facts: &Facts,
+    name: &str,
+    enabled: Option<bool>,
+    active: Option<bool>,
+    masked: bool,
+) -> Option<Change> {
+    let unit = facts.services.get(name);
+    let is_masked = unit.and_then(|u| u.enabled.as_deref()) == Some("masked");
+    let is_enabled = unit.and_then(|u| u.enabled.as_deref()) == Some("enabled");
+    let is_active = unit.and_then(|u| u.active.as_deref()) == Some("active");
+    if masked {
+        return (unit.is_some() && !is_masked)
+            .then(|| r.change('~', format!("service {name}: mask"), None));
+    }
+    unit?;
+    let mut what = Vec::new();
+    if enabled == Some(true) && !is_enabled {
+        what.push("enable");
+    }
+    if enabled == Some(false) && is_enabled {
+        what.push("disable");
+    }
+    if active == Some(true) && !is_active {
+        what.push("start");
+    }
+    if active == Some(false) && is_active {
+        what.push("stop");
+    }
+    (!what.is_empty()).then(|| r.change('~', format!("service {name}: {}", what.join(", ")), None))
+}

@@ -9,4 +9,5 @@ pub mod engine;
 pub mod facts;
 pub mod inventory;
 pub mod lab;
+pub mod report;
 pub mod transport;

@@ -80,3 +80,40 @@ pub fn dials(inv: &Inventory, hosts: &[&Host]) -> Vec<Dial> {
         })
         .collect()
 }
+
+/// The inventory, the catalog, and every selected host's setup: all
+/// decided before any connection, so input errors exit 2 with nothing done.
+pub struct Prepared {
+    pub inventory: Inventory,
+    pub catalog: crate::engine::host::Catalog,
+    pub setups: Vec<crate::engine::host::HostSetup>,
+}
+
+impl Prepared {
+    pub fn setup(&self, name: &str) -> Option<&crate::engine::host::HostSetup> {
+        self.setups.iter().find(|s| s.host.name == name)
+    }
+
+    pub fn hosts(&self) -> Vec<&Host> {
+        self.setups.iter().map(|s| &s.host).collect()
+    }
+}
+
+pub fn prepare(global: &GlobalArgs) -> anyhow::Result<Prepared> {
+    let inventory = load_inventory(global)?;
+    let catalog = crate::engine::host::Catalog::load(&inventory)
+        .map_err(|e| super::UsageError(format!("profiles: {e}")))?;
+    let hosts = selected(&inventory, global)?;
+    let setups = hosts
+        .iter()
+        .map(|h| {
+            crate::engine::host::setup(&inventory, &catalog, h)
+                .map_err(|e| super::UsageError(format!("profiles for {}: {e}", h.name)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Prepared {
+        inventory,
+        catalog,
+        setups,
+    })
+}

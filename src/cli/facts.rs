@@ -25,7 +25,7 @@ pub async fn run(g: &GlobalArgs, format: FactsFormat) -> anyhow::Result<Exit> {
         &opts,
         usize::from(g.jobs),
         &reporter,
-        |session, name| {
+        |session, name, _| {
             let req = facts::Request {
                 disks: disks.get(&name).cloned().unwrap_or_default(),
                 ..Default::default()

@@ -3,11 +3,14 @@
 
 mod args;
 mod context;
+mod converge;
 mod exit;
 mod facts;
 mod inventory;
 mod lab;
 mod progress;
+mod provision;
+mod verify;
 
 use clap::{CommandFactory, Parser};
 
@@ -115,10 +118,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             );
             Ok(Exit::Ok)
         }
-        C::Plan { .. } => Err(NotBuilt("plan").into()),
-        C::Provision => Err(NotBuilt("provision").into()),
-        C::Harden => Err(NotBuilt("harden").into()),
-        C::Verify { .. } => Err(NotBuilt("verify").into()),
+        C::Plan { detailed_exitcode } => converge::plan(g, detailed_exitcode).await,
+        C::Provision => provision::run(g).await,
+        C::Harden => converge::harden(g).await,
+        C::Verify { format } => verify::run(g, format).await,
         C::Report => Err(NotBuilt("report").into()),
         C::Ca(_) => Err(NotBuilt("ca").into()),
     }

@@ -56,6 +56,8 @@ pub struct Control {
     pub severity: Severity,
     #[serde(default)]
     pub refs: References,
+    /// Written as a one-key map: `check: { sshd: { option: …, value: … } }`.
+    #[serde(with = "serde_yaml::with::singleton_map")]
     pub check: Check,
 }
 

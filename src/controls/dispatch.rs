@@ -271,8 +271,16 @@ fn dedupe(resources: Vec<Resource>) -> Result<Vec<Resource>, String> {
 }
 
 /// Paths whose content or mode the run must read, for every check kind.
-pub fn paths_to_read(controls: &[HostControl]) -> (Vec<String>, Vec<String>) {
-    let mut read = vec![
+pub fn paths_to_read(
+    controls: &[HostControl],
+    inv: &crate::inventory::Inventory,
+) -> (Vec<String>, Vec<String>) {
+    let mut read: Vec<String> = inv
+        .operators
+        .iter()
+        .map(|o| format!("/home/{}/.ssh/authorized_keys", o.name))
+        .collect();
+    read.extend([
         ssh::SSHD_CONFIG.to_string(),
         kernel::SYSCTL_FILE.to_string(),
         kernel::BLACKLIST_FILE.to_string(),
@@ -284,7 +292,7 @@ pub fn paths_to_read(controls: &[HostControl]) -> (Vec<String>, Vec<String>) {
         system::AUTO_UPGRADES.to_string(),
         system::CORE_LIMITS.to_string(),
         system::COREDUMP_CONF.to_string(),
-    ];
+    ]);
     let mut stat = Vec::new();
     for hc in controls {
         match &hc.control.check {

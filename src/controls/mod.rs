@@ -21,6 +21,20 @@ pub use context::{HostCtx, Vars};
 pub use dispatch::HostControl;
 pub use outcome::{Evidence, Outcome, Status};
 
+/// Paths of the sudoers files rampart manages (provision reads them).
+pub mod accounts_files {
+    pub use super::accounts::{SUDOERS_LOGGING, SUDOERS_OPERATORS};
+}
+
+/// What provision establishes on first contact: the operators' group,
+/// accounts and keys, and sudo for them with logging.
+pub fn first_contact_resources(ctx: &HostCtx) -> Vec<crate::engine::resource::Resource> {
+    let mut out = accounts::operator_account_resources(ctx);
+    out.extend(accounts::sudo_operators_resources(ctx));
+    out.extend(accounts::sudo_logging_resources());
+    out
+}
+
 /// The profiles built into the binary (an inventory's `profiles_dir` overrides them).
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/profiles");
 

@@ -63,7 +63,10 @@ pub fn sshd_config(options: &[(String, String)]) -> Resource {
     }
     c.push_str(
         "\nInclude /etc/ssh/sshd_config.d/*.conf\n\n\
-         # Debian defaults\n\
+         # Debian defaults (PAM's account checks let key-only operators\n\
+         # with no password log in)\n\
+         UsePAM yes\n\
+         KbdInteractiveAuthentication no\n\
          AcceptEnv LANG LC_*\n\
          PrintMotd no\n\
          Subsystem sftp /usr/lib/openssh/sftp-server\n",

@@ -59,7 +59,7 @@ pub fn setup(inv: &Inventory, catalog: &Catalog, host: &Host) -> Result<HostSetu
     }
     let vars = dispatch::host_vars(&context::builtin_vars(inv), &profiles, host);
     let controls = dispatch::host_controls(&profiles, &vars)?;
-    let (read, stat) = dispatch::paths_to_read(&controls);
+    let (read, stat) = dispatch::paths_to_read(&controls, inv);
     Ok(HostSetup {
         host: host.clone(),
         vars,
@@ -137,7 +137,13 @@ pub fn plan(
 
 /// Resources that differ from the facts, in apply order.
 pub fn changes(resources: &[Resource], facts: &Facts) -> Vec<Change> {
-    let mut out: Vec<Change> = resources.iter().filter_map(|r| r.diff(facts)).collect();
+    let mut unique: Vec<&Resource> = Vec::new();
+    for r in resources {
+        if !unique.contains(&r) {
+            unique.push(r);
+        }
+    }
+    let mut out: Vec<Change> = unique.into_iter().filter_map(|r| r.diff(facts)).collect();
     out.sort_by_key(|c| apply_rank(&c.resource));
     out
 }

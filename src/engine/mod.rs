@@ -1,6 +1,9 @@
 //! The engine: desired state (resources) against facts gives the plan;
-//! the plan is applied in as few round trips as possible.
+//! the plan is applied in as few round trips as possible, with lockout
+//! protection before and after.
 
 pub mod apply;
+pub mod converge;
 pub mod host;
 pub mod resource;
+pub mod safety;

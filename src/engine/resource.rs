@@ -215,10 +215,12 @@ impl Resource {
                     Some(_) => None,
                 }
             }
-            Resource::Absent { path, .. } => match facts.files.get(path) {
-                Some(Some(_)) => Some(self.change('-', format!("file {path}"), None)),
-                _ => None,
-            },
+            Resource::Absent { path, .. } => {
+                let present = matches!(facts.files.get(path), Some(Some(_)))
+                    || facts.file_modes.contains_key(path)
+                    || facts.authorized_keys.iter().any(|a| a.path == *path);
+                present.then(|| self.change('-', format!("file {path}"), None))
+            }
             Resource::Perms {
                 path,
                 mode,

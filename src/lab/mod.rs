@@ -296,7 +296,9 @@ fn ensure_lab_key(key_dir: &Path) -> Result<String, LabError> {
 }
 
 /// Writes the lab inventory and its known_hosts (the hosts' real keys, so
-/// no first-contact trust is needed).
+/// no first-contact trust is needed). Like a fresh provider fleet, the hosts
+/// accept only root until `rampart provision` creates the operator `ops`
+/// (the lab key), which rampart then connects as.
 fn write_inventory(state: &LabState) -> Result<(), LabError> {
     let pubkey = ensure_lab_key(&state.key_dir)?;
     let mut known = String::new();
@@ -313,7 +315,7 @@ fn write_inventory(state: &LabState) -> Result<(), LabError> {
         .unwrap_or_else(|| state.name.clone());
     let mut y = format!(
         "# Written by `rampart lab up`; removed by `rampart lab down`.\n\
-         ssh:\n  user: root\n  bootstrap_user: root\n  identity: {rel}/id_ed25519\n  known_hosts: {rel}/known_hosts\n\
+         ssh:\n  user: ops\n  bootstrap_user: root\n  identity: {rel}/id_ed25519\n  known_hosts: {rel}/known_hosts\n\
          admin_sources: [{subnet}]\n\
          operators:\n  - name: ops\n    keys: [\"{pubkey}\"]\n\
          hosts:\n",

@@ -100,6 +100,23 @@ fn prompt_without_echo(prompt: &str) -> std::io::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
+impl Credentials {
+    /// The public key (`type base64`) of an identity file; empty for the
+    /// agent, whose keys are only known once asked.
+    pub fn public_keys(&self) -> Vec<String> {
+        match self {
+            Credentials::Key { key, .. } => key
+                .public_key()
+                .to_openssh()
+                .ok()
+                .map(|s| s.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+                .into_iter()
+                .collect(),
+            Credentials::Agent => Vec::new(),
+        }
+    }
+}
+
 /// Authenticates `handle` as `user`, trying every key the credentials offer.
 pub async fn authenticate<H: Handler>(
     handle: &mut Handle<H>,

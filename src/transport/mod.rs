@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 
 pub use auth::{Credentials, PASSPHRASE_ENV};
 pub use error::TransportError;
-pub use pool::{for_each_host, Dial, HostOutcome, Progress, Silent};
+pub use pool::{for_each_host, Dial, HostOutcome, Progress, Reconnect, Silent};
 
 /// Everything needed to open connections, shared by all hosts of a run.
 #[derive(Debug, Clone)]

@@ -67,6 +67,28 @@ pub struct Dial {
     pub jump: Option<Target>,
 }
 
+/// Opens a fresh connection to the same host the same way (through the same
+/// jump host): proves that a change kept the host reachable.
+#[derive(Clone)]
+pub struct Reconnect {
+    target: Target,
+    opts: ConnectOptions,
+    via: Option<Arc<Session>>,
+}
+
+impl Reconnect {
+    pub async fn connect(&self) -> Result<Session, TransportError> {
+        Session::connect(&self.target, &self.opts, self.via.clone()).await
+    }
+
+    /// The same, as another account (provision proves `ssh.user` works).
+    pub async fn connect_as(&self, user: &str) -> Result<Session, TransportError> {
+        let mut opts = self.opts.clone();
+        opts.user = user.to_string();
+        Session::connect(&self.target, &opts, self.via.clone()).await
+    }
+}
+
 /// Connects to every host (at most `jobs` at once) and runs `task` with the
 /// session; results come back in the order of `dials`.
 pub async fn for_each_host<T, E, F, Fut>(
@@ -77,7 +99,7 @@ pub async fn for_each_host<T, E, F, Fut>(
     task: F,
 ) -> Vec<HostOutcome<T, E>>
 where
-    F: Fn(Arc<Session>, String) -> Fut,
+    F: Fn(Arc<Session>, String, Reconnect) -> Fut,
     Fut: Future<Output = Result<T, E>>,
     E: From<TransportError> + std::fmt::Display,
 {
@@ -93,8 +115,13 @@ where
                     Some(j) => Some(jumps.get(j, opts).await?),
                     None => None,
                 };
-                let session = Arc::new(Session::connect(&dial.target, opts, via).await?);
-                let out = task(session.clone(), dial.name.clone()).await;
+                let session = Arc::new(Session::connect(&dial.target, opts, via.clone()).await?);
+                let reconnect = Reconnect {
+                    target: dial.target.clone(),
+                    opts: opts.clone(),
+                    via,
+                };
+                let out = task(session.clone(), dial.name.clone(), reconnect).await;
                 session.close().await;
                 out
             }

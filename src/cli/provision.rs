@@ -1,0 +1,126 @@
+//! `rampart provision`: first contact with fresh hosts. Connects as
+//! `ssh.bootstrap_user`, creates the operators (their keys, sudo with
+//! logging), installs the base packages, and proves `ssh.user` can log in
+//! and use sudo before it finishes. Running it again changes nothing.
+
+use std::sync::Arc;
+
+use crate::controls::{context, HostCtx};
+use crate::engine::converge::apply_changes;
+use crate::engine::host;
+use crate::engine::resource::Resource;
+use crate::facts;
+use crate::report::time;
+use crate::transport::for_each_host;
+
+use super::args::GlobalArgs;
+use super::context::{connect_options, dials, prepare, Prepared};
+use super::progress::Reporter;
+use super::{summarize, Exit, UsageError};
+
+/// Packages every later profile relies on being able to use.
+const BASE_PACKAGES: &[&str] = &["sudo", "openssh-server", "ca-certificates"];
+
+pub async fn run(g: &GlobalArgs) -> anyhow::Result<Exit> {
+    let p = Arc::new(prepare(g)?);
+    if p.inventory.operators.is_empty() {
+        return Err(UsageError("provision creates the inventory's operators, and it declares none; add `operators:` with their public keys".into()).into());
+    }
+    let user = p.inventory.ssh.user.clone();
+    if user != "root" && !p.inventory.operators.iter().any(|o| o.name == user) {
+        return Err(UsageError(format!("ssh.user `{user}` is not one of the operators; after provision rampart connects as ssh.user, so it must be an operator (or root)")).into());
+    }
+    let opts = connect_options(&p.inventory, &p.inventory.ssh.bootstrap_user, g)?;
+    let stamp = time::compact(time::now_secs());
+    let reporter = Reporter::new(p.setups.len(), "provision");
+    let outcomes = for_each_host(
+        dials(&p.inventory, &p.hosts()),
+        &opts,
+        usize::from(g.jobs),
+        &reporter,
+        |session, name, reconnect| {
+            let (p, stamp, user) = (p.clone(), stamp.clone(), user.clone());
+            async move {
+                let changes = first_contact_changes(&p, &session, &name).await?;
+                let applied = apply_changes(&session, &reconnect, changes, &stamp).await?;
+                if !applied.succeeded() {
+                    let why: Vec<String> = applied
+                        .failures
+                        .iter()
+                        .map(|(s, m)| format!("{s}: {}", m.lines().last().unwrap_or_default()))
+                        .collect();
+                    anyhow::bail!(
+                        "{} of {} change(s) applied; {}",
+                        applied.applied(),
+                        applied.changes.len(),
+                        why.join("; ")
+                    );
+                }
+                // The proof: a fresh login as ssh.user that can use sudo -n.
+                let fresh = reconnect.connect_as(&user).await.map_err(|e| {
+                    anyhow::anyhow!("operators were created, but logging in as {user} failed: {e}")
+                })?;
+                let probe = fresh.run("id -u", b"").await?;
+                fresh.close().await;
+                if probe.stdout_text().trim() != "0" {
+                    anyhow::bail!(
+                        "logged in as {user}, but `sudo -n` did not give root: {}",
+                        probe.stderr_text().trim()
+                    );
+                }
+                Ok::<_, anyhow::Error>(applied)
+            }
+        },
+    )
+    .await;
+    reporter.finish();
+    for o in &outcomes {
+        if let Ok(a) = &o.result {
+            println!(
+                "{}: {} change(s); {user} can log in and use sudo",
+                o.host,
+                a.applied()
+            );
+            for c in &a.changes {
+                println!("  {c}");
+            }
+        }
+    }
+    Ok(summarize(&outcomes, "provision"))
+}
+
+async fn first_contact_changes(
+    p: &Prepared,
+    session: &crate::transport::Session,
+    name: &str,
+) -> anyhow::Result<Vec<crate::engine::resource::Change>> {
+    let setup = p
+        .setup(name)
+        .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
+    let mut request = setup.request.clone();
+    request
+        .read
+        .push(crate::controls::accounts_files::SUDOERS_OPERATORS.to_string());
+    request
+        .read
+        .push(crate::controls::accounts_files::SUDOERS_LOGGING.to_string());
+    let f = facts::gather(session, &request).await?;
+    let vars = context::builtin_vars(&p.inventory);
+    let mut all_vars = vars.clone();
+    all_vars.extend(setup.vars.clone());
+    let ctx = HostCtx {
+        host: &setup.host,
+        inventory: &p.inventory,
+        facts: &f,
+        vars: &all_vars,
+    };
+    let mut resources: Vec<Resource> = BASE_PACKAGES
+        .iter()
+        .map(|n| Resource::Package {
+            name: n.to_string(),
+            present: true,
+        })
+        .collect();
+    resources.extend(crate::controls::first_contact_resources(&ctx));
+    Ok(host::changes(&resources, &f))
+}

@@ -1,0 +1,101 @@
+//! `rampart verify`: facts → controls → results, as text, JSON or JUnit.
+
+use std::sync::Arc;
+
+use crate::engine::host;
+use crate::facts;
+use crate::report::{self, time, ControlResult, HostSummary, VerifyRun};
+use crate::transport::for_each_host;
+
+use super::args::{GlobalArgs, VerifyFormat};
+use super::context::{connect_options, dials, prepare, Prepared};
+use super::progress::Reporter;
+use super::Exit;
+
+pub async fn run(g: &GlobalArgs, format: VerifyFormat) -> anyhow::Result<Exit> {
+    let p = Arc::new(prepare(g)?);
+    let run = verify_run(g, &p).await?;
+    match format {
+        VerifyFormat::Text => print!("{}", report::text::render(&run, g.verbose > 0)),
+        VerifyFormat::Json => println!("{}", serde_json::to_string_pretty(&run)?),
+        VerifyFormat::Junit => print!("{}", report::junit::render(&run)),
+    }
+    Ok(if run.any_unreachable() {
+        Exit::HostFailed
+    } else if run.any_drift() {
+        Exit::Drift
+    } else {
+        Exit::Ok
+    })
+}
+
+/// Verifies every selected host; unreachable hosts are part of the run.
+pub async fn verify_run(g: &GlobalArgs, p: &Arc<Prepared>) -> anyhow::Result<VerifyRun> {
+    let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
+    let started = time::now_secs();
+    let reporter = Reporter::new(p.setups.len(), "verify");
+    let today = host::today();
+    let outcomes = for_each_host(
+        dials(&p.inventory, &p.hosts()),
+        &opts,
+        usize::from(g.jobs),
+        &reporter,
+        |session, name, _| {
+            let p = p.clone();
+            async move {
+                let setup = p
+                    .setup(&name)
+                    .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
+                let f = facts::gather(&session, &setup.request).await?;
+                let checked_at = time::rfc3339(f.collected_at);
+                let results: Vec<ControlResult> = host::judge(setup, &p.inventory, &f, today)
+                    .into_iter()
+                    .map(|j| ControlResult {
+                        id: j.control.control.id.clone(),
+                        host: name.clone(),
+                        profile: j.control.profile.clone(),
+                        title: j.control.control.title.clone(),
+                        severity: j.control.control.severity,
+                        status: j.outcome.status,
+                        observed: j.outcome.observed,
+                        expected: j.outcome.expected,
+                        reason: j.outcome.reason,
+                        rationale: j.control.control.rationale.trim().to_string(),
+                        references: j.control.control.refs.clone(),
+                        evidence: j.outcome.evidence,
+                        checked_at: checked_at.clone(),
+                    })
+                    .collect();
+                Ok::<_, anyhow::Error>(results)
+            }
+        },
+    )
+    .await;
+    reporter.finish();
+    let mut hosts = Vec::new();
+    let mut results = Vec::new();
+    for o in outcomes {
+        match o.result {
+            Ok(r) => {
+                let missing = p
+                    .setup(&o.host)
+                    .map(|s| s.missing_profiles.clone())
+                    .unwrap_or_default();
+                hosts.push(HostSummary::from_results(&o.host, &r, missing));
+                results.extend(r);
+            }
+            Err(e) => hosts.push(HostSummary::unreachable(&o.host, format!("{e:#}"))),
+        }
+    }
+    Ok(VerifyRun {
+        schema: report::SCHEMA_ID.into(),
+        rampart_version: env!("CARGO_PKG_VERSION").into(),
+        inventory: p.inventory.path.display().to_string(),
+        inventory_sha256: p.inventory.sha256.clone(),
+        profiles_sha256: p.catalog.sha256.clone(),
+        started_at: time::rfc3339(started),
+        finished_at: time::rfc3339(time::now_secs()),
+        hosts,
+        results,
+    })
+}

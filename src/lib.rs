@@ -2,3 +2,5 @@
 //!
 //! The data flow is inventory → facts → plan → apply → verify → report;
 //! see ARCHITECTURE.md for where each stage lives.
+
+pub mod providers;

@@ -10,3 +10,6 @@ mod support;
 
 #[path = "providers_api/hcloud.rs"]
 mod hcloud;
+
+#[path = "providers_api/robot.rs"]
+mod robot;

@@ -56,6 +56,11 @@ pub(crate) fn lookup_nonempty(lookup: EnvLookup<'_>, var: &str) -> Option<String
     lookup(var).filter(|v| !v.trim().is_empty())
 }
 
+/// The value of the first variable in `vars` that is set.
+pub(crate) fn lookup_first(lookup: EnvLookup<'_>, vars: &[&str]) -> Option<String> {
+    vars.iter().find_map(|var| lookup_nonempty(lookup, var))
+}
+
 /// Checks that an endpoint is an absolute http(s) URL and returns it
 /// without trailing slashes, so paths can be appended with `format!`.
 pub(crate) fn normalise_endpoint(
@@ -180,7 +185,7 @@ mod tests {
             _ => None,
         };
         assert_eq!(lookup_nonempty(&lookup, "A"), None);
-        assert_eq!(lookup_nonempty(&lookup, "B"), Some("b".to_string()));
+        assert_eq!(lookup_first(&lookup, &["A", "B"]), Some("b".to_string()));
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //!   from `HCLOUD_TOKEN`, endpoint override `HCLOUD_ENDPOINT`): servers,
 //!   locations, server types, images, SSH keys, networks, firewalls,
 //!   volumes, labels, and polling of asynchronous actions.
+//! * [`robot`]: Hetzner Robot (`https://robot-ws.your-server.de`, HTTP basic
+//!   auth from `HROBOT_API_USER`/`HROBOT_API_PASSWORD`, override
+//!   `HROBOT_ENDPOINT`): dedicated servers, rescue system, resets.
 //!
 //! Later commands (`rampart inventory sync`, `rampart provision`, residency
 //! checks) use [`Provider`] and [`ProviderServer`], which hide how each
@@ -32,6 +35,7 @@ mod labels;
 mod location;
 
 pub mod hcloud;
+pub mod robot;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -121,12 +125,14 @@ pub trait Provider {
 #[derive(Debug, Clone)]
 pub enum AnyProvider {
     Hcloud(hcloud::HcloudClient),
+    Robot(robot::RobotClient),
 }
 
 impl Provider for AnyProvider {
     fn name(&self) -> &'static str {
         match self {
             AnyProvider::Hcloud(c) => Provider::name(c),
+            AnyProvider::Robot(c) => Provider::name(c),
         }
     }
 
@@ -136,12 +142,14 @@ impl Provider for AnyProvider {
     ) -> Result<Vec<ProviderServer>, ProviderError> {
         match self {
             AnyProvider::Hcloud(c) => Provider::list_servers(c, label_selector).await,
+            AnyProvider::Robot(c) => Provider::list_servers(c, label_selector).await,
         }
     }
 
     async fn find_server(&self, name: &str) -> Result<Option<ProviderServer>, ProviderError> {
         match self {
             AnyProvider::Hcloud(c) => Provider::find_server(c, name).await,
+            AnyProvider::Robot(c) => Provider::find_server(c, name).await,
         }
     }
 }
@@ -157,7 +165,29 @@ pub fn configured_providers(lookup: EnvLookup<'_>) -> Result<Vec<AnyProvider>, P
         let config = hcloud::HcloudConfig::from_lookup(lookup)?;
         providers.push(AnyProvider::Hcloud(hcloud::HcloudClient::new(config)?));
     }
+    if robot::RobotConfig::is_configured(lookup) {
+        let config = robot::RobotConfig::from_lookup(lookup)?;
+        providers.push(AnyProvider::Robot(robot::RobotClient::new(config)?));
+    }
     Ok(providers)
+}
+
+/// Applies a label selector locally, for providers whose API has no
+/// server-side filtering.
+pub(crate) fn filter_by_selector(
+    provider: &'static str,
+    servers: Vec<ProviderServer>,
+    label_selector: Option<&str>,
+) -> Result<Vec<ProviderServer>, ProviderError> {
+    let Some(raw) = label_selector else {
+        return Ok(servers);
+    };
+    let selector = LabelSelector::parse(raw)
+        .map_err(|reason| ProviderError::InvalidArgument { provider, reason })?;
+    Ok(servers
+        .into_iter()
+        .filter(|s| selector.matches(&s.labels))
+        .collect())
 }
 
 #[cfg(test)]
@@ -184,11 +214,43 @@ mod tests {
 
     #[test]
     fn each_configured_provider_is_built() {
-        let lookup = lookup_from(&[("HCLOUD_TOKEN", "tok")]);
+        let lookup = lookup_from(&[
+            ("HCLOUD_TOKEN", "tok"),
+            ("HROBOT_API_USER", "u"),
+            ("HROBOT_API_PASSWORD", "p"),
+        ]);
         let names: Vec<&str> = match configured_providers(&lookup) {
             Ok(p) => p.iter().map(|p| p.name()).collect(),
             Err(e) => panic!("{e}"),
         };
-        assert_eq!(names, ["hcloud"]);
+        assert_eq!(names, ["hcloud", "robot"]);
+    }
+
+    #[test]
+    fn local_selector_filtering() {
+        let server = |labels: &[(&str, &str)]| ProviderServer {
+            provider: ProviderKind::Hetzner,
+            kind: ServerKind::Dedicated,
+            id: "1".into(),
+            name: "a".into(),
+            ipv4: None,
+            ipv6: None,
+            private_ips: vec![],
+            location: "fsn1".into(),
+            location_raw: "FSN1-DC1".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            status: "ready".into(),
+            plan: None,
+            project: None,
+        };
+        let servers = vec![server(&[]), server(&[("env", "prod")])];
+        let kept = filter_by_selector("robot", servers.clone(), Some("env=prod"));
+        assert_eq!(kept.map(|v| v.len()).ok(), Some(1));
+        let all = filter_by_selector("robot", servers.clone(), None);
+        assert_eq!(all.map(|v| v.len()).ok(), Some(2));
+        assert!(filter_by_selector("robot", servers, Some("env in (")).is_err());
     }
 }

@@ -11,5 +11,8 @@ mod support;
 #[path = "providers_api/hcloud.rs"]
 mod hcloud;
 
+#[path = "providers_api/ovh.rs"]
+mod ovh;
+
 #[path = "providers_api/robot.rs"]
 mod robot;

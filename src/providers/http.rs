@@ -152,3 +152,12 @@ pub(crate) fn decode<T: DeserializeOwned>(
         source,
     })
 }
+
+/// Seconds since the Unix epoch on this machine.
+pub(crate) fn unix_now() -> i64 {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        // A clock before 1970 is broken; 0 keeps the arithmetic defined.
+        Err(_) => 0,
+    }
+}

@@ -8,6 +8,9 @@
 //! * [`robot`]: Hetzner Robot (`https://robot-ws.your-server.de`, HTTP basic
 //!   auth from `HROBOT_API_USER`/`HROBOT_API_PASSWORD`, override
 //!   `HROBOT_ENDPOINT`): dedicated servers, rescue system, resets.
+//! * [`ovh`]: OVHcloud (`OVH_APPLICATION_KEY`, `OVH_APPLICATION_SECRET`,
+//!   `OVH_CONSUMER_KEY`, `OVH_ENDPOINT`): dedicated servers and Public
+//!   Cloud instances, with OVH's request signatures.
 //!
 //! Later commands (`rampart inventory sync`, `rampart provision`, residency
 //! checks) use [`Provider`] and [`ProviderServer`], which hide how each
@@ -35,6 +38,7 @@ mod labels;
 mod location;
 
 pub mod hcloud;
+pub mod ovh;
 pub mod robot;
 
 use std::collections::BTreeMap;
@@ -126,6 +130,7 @@ pub trait Provider {
 pub enum AnyProvider {
     Hcloud(hcloud::HcloudClient),
     Robot(robot::RobotClient),
+    Ovh(ovh::OvhClient),
 }
 
 impl Provider for AnyProvider {
@@ -133,6 +138,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Hcloud(c) => Provider::name(c),
             AnyProvider::Robot(c) => Provider::name(c),
+            AnyProvider::Ovh(c) => Provider::name(c),
         }
     }
 
@@ -143,6 +149,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Hcloud(c) => Provider::list_servers(c, label_selector).await,
             AnyProvider::Robot(c) => Provider::list_servers(c, label_selector).await,
+            AnyProvider::Ovh(c) => Provider::list_servers(c, label_selector).await,
         }
     }
 
@@ -150,6 +157,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Hcloud(c) => Provider::find_server(c, name).await,
             AnyProvider::Robot(c) => Provider::find_server(c, name).await,
+            AnyProvider::Ovh(c) => Provider::find_server(c, name).await,
         }
     }
 }
@@ -168,6 +176,10 @@ pub fn configured_providers(lookup: EnvLookup<'_>) -> Result<Vec<AnyProvider>, P
     if robot::RobotConfig::is_configured(lookup) {
         let config = robot::RobotConfig::from_lookup(lookup)?;
         providers.push(AnyProvider::Robot(robot::RobotClient::new(config)?));
+    }
+    if ovh::OvhConfig::is_configured(lookup) {
+        let config = ovh::OvhConfig::from_lookup(lookup)?;
+        providers.push(AnyProvider::Ovh(ovh::OvhClient::new(config)?));
     }
     Ok(providers)
 }
@@ -218,12 +230,26 @@ mod tests {
             ("HCLOUD_TOKEN", "tok"),
             ("HROBOT_API_USER", "u"),
             ("HROBOT_API_PASSWORD", "p"),
+            ("OVH_APPLICATION_KEY", "ak"),
+            ("OVH_APPLICATION_SECRET", "as"),
+            ("OVH_CONSUMER_KEY", "ck"),
         ]);
         let names: Vec<&str> = match configured_providers(&lookup) {
             Ok(p) => p.iter().map(|p| p.name()).collect(),
             Err(e) => panic!("{e}"),
         };
-        assert_eq!(names, ["hcloud", "robot"]);
+        assert_eq!(names, ["hcloud", "robot", "ovh"]);
+    }
+
+    #[test]
+    fn partial_credentials_are_an_error_naming_the_variable() {
+        let lookup = lookup_from(&[("OVH_APPLICATION_KEY", "ak"), ("OVH_CONSUMER_KEY", "ck")]);
+        match configured_providers(&lookup) {
+            Err(ProviderError::MissingCredential { var, .. }) => {
+                assert_eq!(var, "OVH_APPLICATION_SECRET")
+            }
+            other => panic!("expected a missing credential, got {other:?}"),
+        }
     }
 
     #[test]

@@ -215,7 +215,7 @@ pub struct Image {
     pub labels: BTreeMap<String, String>,
 }
 
-/// Filters for [`HcloudClient::list_images`].
+/// Filters for [`HcloudClient::list_images`](super::HcloudClient::list_images).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageQuery {
     /// `system`, `app`, `snapshot`, `backup`.

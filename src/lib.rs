@@ -9,5 +9,6 @@ pub mod engine;
 pub mod facts;
 pub mod inventory;
 pub mod lab;
+pub mod providers;
 pub mod report;
 pub mod transport;

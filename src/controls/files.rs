@@ -120,13 +120,13 @@ pub fn content_resource(
 /// The value of `key` in a `KEY VALUE` file: the last occurrence wins.
 pub fn setting(text: &str, key: &str) -> Option<String> {
     text.lines()
+        .rev()
         .map(str::trim)
         .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
+        .find_map(|l| {
             let mut parts = l.splitn(2, char::is_whitespace);
             (parts.next() == Some(key)).then(|| parts.next().unwrap_or_default().trim().to_string())
         })
-        .last()
 }
 
 pub fn evaluate_login_defs(key: &str, value: &str, ctx: &HostCtx) -> Outcome {
@@ -160,7 +160,7 @@ pub fn login_defs_resource(settings: &[(String, String)], ctx: &HostCtx) -> Opti
         let wanted = format!("{key}\t{value}");
         let mut seen = false;
         lines.retain_mut(|l| {
-            let is_key = l.trim_start().split_whitespace().next() == Some(key.as_str());
+            let is_key = l.split_whitespace().next() == Some(key.as_str());
             if !is_key {
                 return true;
             }

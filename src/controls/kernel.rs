@@ -12,8 +12,16 @@ pub const SYSCTL_FILE: &str = "/etc/sysctl.d/90-rampart.conf";
 pub const BLACKLIST_FILE: &str = "/etc/modprobe.d/rampart-blacklist.conf";
 
 pub fn sysctl_applicable(key: &str, ctx: &HostCtx) -> Result<(), String> {
-    if ctx.in_container() && !key.starts_with("net.") {
+    // bpf_jit_harden lives under net.core but is global to the kernel.
+    let global = !key.starts_with("net.") || key.starts_with("net.core.bpf_");
+    if ctx.in_container() && global {
         return Err(format!("not applicable: container ({}): {key} is a kernel-global parameter set by the host's kernel", ctx.container_name()));
+    }
+    if ctx.in_container() && !ctx.facts.sysctl_writable.net {
+        return Err(format!(
+            "not applicable: container ({}): /proc/sys/net is read-only in this container",
+            ctx.container_name()
+        ));
     }
     if !ctx.facts.sysctls.contains_key(key) {
         return Err(format!(

@@ -22,6 +22,25 @@ impl Applied {
     pub fn applied(&self) -> usize {
         self.ok.iter().filter(|o| **o).count()
     }
+    /// Whether a package was installed or purged.
+    pub fn installed_packages(&self) -> bool {
+        self.changes
+            .iter()
+            .zip(&self.ok)
+            .any(|(c, ok)| *ok && matches!(c.resource, super::resource::Resource::Package { .. }))
+    }
+
+    /// Adds a later pass's results.
+    pub fn absorb(&mut self, later: Applied) {
+        self.changes.extend(later.changes);
+        self.ok.extend(later.ok);
+        self.failures.extend(later.failures);
+        self.handlers.extend(later.handlers);
+        if self.rolled_back.is_none() {
+            self.rolled_back = later.rolled_back;
+        }
+    }
+
     pub fn succeeded(&self) -> bool {
         self.failures.is_empty()
             && self.rolled_back.is_none()

@@ -18,6 +18,7 @@ s unit-files; find /etc/systemd/system /run/systemd/system /lib/systemd/system /
 s units; systemctl list-units --all --no-legend --no-pager --plain 2>/dev/null
 s sshd; if have sshd; then mkdir -p /run/sshd 2>/dev/null; sshd -T 2>&1; echo "@@exit $?"; else echo "@@absent"; fi
 s sysctl; sysctl -a 2>/dev/null
+s procsys; [ -w /proc/sys/net/ipv4/ip_forward ] && echo net; [ -w /proc/sys/kernel/hostname ] && echo kernel
 s nft; if have nft; then nft -j list ruleset 2>&1; echo "@@exit $?"; else echo "@@absent"; fi
 # Private and preshared keys never leave the host: masked before printing.
 s wg

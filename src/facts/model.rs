@@ -19,6 +19,9 @@ pub struct Facts {
     pub services: BTreeMap<String, Unit>,
     pub sshd: Probe<BTreeMap<String, Vec<String>>>,
     pub sysctls: BTreeMap<String, String>,
+    /// Whether /proc/sys/net and the kernel-global parameters are writable
+    /// (a container may have them read-only).
+    pub sysctl_writable: SysctlWritable,
     pub nftables: Probe<serde_json::Value>,
     pub wireguard: Probe<Vec<WgInterface>>,
     pub block_devices: Vec<BlockDevice>,
@@ -72,6 +75,12 @@ impl<T> Probe<T> {
             _ => None,
         }
     }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SysctlWritable {
+    pub net: bool,
+    pub kernel: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

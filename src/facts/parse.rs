@@ -35,6 +35,10 @@ pub fn parse(raw: &str) -> Facts {
         services: BTreeMap::new(),
         sshd: probe(get("sshd"), sshd_config),
         sysctls: sysctls(get("sysctl")),
+        sysctl_writable: SysctlWritable {
+            net: get("procsys").lines().any(|l| l.trim() == "net"),
+            kernel: get("procsys").lines().any(|l| l.trim() == "kernel"),
+        },
         nftables: probe(get("nft"), |t| {
             serde_json::from_str(t).unwrap_or(serde_json::Value::Null)
         }),

@@ -104,3 +104,46 @@ fn a_fresh_host_fails_the_expected_controls() {
         "kernel-global sysctl in a container"
     );
 }
+
+#[test]
+fn waivers_hold_until_their_expiry_then_the_control_fails_again() {
+    let base = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/facts/inventory.yaml"),
+    )
+    .expect("fixture");
+    let with_waiver = format!("{base}waivers:\n  - control: SSH-01\n    hosts: [fresh]\n    reason: \"migration window, ticket OPS-1\"\n    expires: 2026-11-30\n");
+    let inv = Inventory::parse(Path::new("inventory.yaml"), &with_waiver).expect("valid");
+    let catalog = Catalog::load(&inv).expect("catalog");
+    let s = setup(&inv, &catalog, inv.host("fresh").expect("host")).expect("setup");
+    let facts = load("fresh.json");
+    let status_on = |day: i64| {
+        judge(&s, &inv, &facts, day)
+            .into_iter()
+            .find(|j| j.control.control.id == "SSH-01")
+            .map(|j| (j.outcome.status, j.outcome.reason))
+            .expect("SSH-01 judged")
+    };
+    let last_day = rampart::inventory::days_from_date("2026-11-30").expect("date");
+    let (status, reason) = status_on(last_day);
+    assert_eq!(status, Status::Waived);
+    assert_eq!(
+        reason.as_deref(),
+        Some("waived until 2026-11-30: migration window, ticket OPS-1")
+    );
+    assert_eq!(
+        status_on(last_day + 1).0,
+        Status::Fail,
+        "expired waivers no longer hide drift"
+    );
+    // A waived control is not enforced while the waiver holds.
+    let changes = plan(&s, &inv, &facts, last_day).expect("plan");
+    let sshd = changes
+        .iter()
+        .find(|c| c.summary.contains("sshd_config"))
+        .expect("sshd_config still managed");
+    let diff = sshd.diff.as_deref().unwrap_or_default();
+    assert!(
+        !diff.contains("+passwordauthentication no"),
+        "waived option not written"
+    );
+}

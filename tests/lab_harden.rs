@@ -101,6 +101,19 @@ fn provision_harden_verify_tamper_and_recover() {
     );
     assert_eq!(text(&untouched.stdout).trim(), "untouched");
 
+    // A provider's cloud-init drop-in that enables passwords (first value
+    // wins in sshd): hardening must defeat it without deleting it.
+    let dropin = lab.ssh(
+        2,
+        "printf 'PasswordAuthentication yes\\n' > /etc/ssh/sshd_config.d/50-cloud-init.conf && systemctl reload ssh && sshd -T | grep ^passwordauthentication",
+    );
+    assert_eq!(
+        text(&dropin.stdout).trim(),
+        "passwordauthentication yes",
+        "{}",
+        text(&dropin.stderr)
+    );
+
     // First contact, twice: the second run changes nothing.
     let p1 = run(&inv, &["provision"]);
     assert_eq!(
@@ -136,6 +149,12 @@ fn provision_harden_verify_tamper_and_recover() {
         failing(&v, "t-harden-2")
     );
     validate_schema(&v);
+    let effective = lab.sudo(2, "test -f /etc/ssh/sshd_config.d/50-cloud-init.conf && sshd -T | grep ^passwordauthentication");
+    assert_eq!(
+        text(&effective.stdout).trim(),
+        "passwordauthentication no",
+        "rampart's settings precede the drop-in"
+    );
     let h2 = run(&inv, &["harden"]);
     assert_eq!(h2.status.code(), Some(0), "{}", text(&h2.stderr));
     assert!(

@@ -56,7 +56,41 @@ fn help_lists_the_stable_command_names() {
 fn commands_not_built_yet_say_so_and_exit_2() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let inv = inventory(tmp.path());
-    for args in [vec!["report"], vec!["ca", "init"]] {
+    let out = rampart()
+        .arg("-i")
+        .arg(&inv)
+        .args(["ca", "init"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is not built yet"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "no fake output");
+}
+
+#[test]
+fn report_input_errors_exit_2_before_connecting() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let inv = inventory(tmp.path());
+    let not_a_run = tmp.path().join("x.json");
+    std::fs::write(&not_a_run, "{\"schema\": \"something else\"}").expect("write");
+    let missing_key = tmp.path().join("no-such-key");
+    for (args, says) in [
+        (vec!["report", "--format", "text"], "only for --diff"),
+        (
+            vec!["report", "--from", not_a_run.to_str().unwrap()],
+            "neither a verify result",
+        ),
+        (
+            vec!["report", "--sign", missing_key.to_str().unwrap()],
+            "signing key",
+        ),
+        (vec!["report", "--encrypt"], "no secrets.recipients"),
+        (vec!["report", "--diff", "only-one.json"], "2 values"),
+    ] {
         let out = rampart()
             .arg("-i")
             .arg(&inv)
@@ -64,13 +98,15 @@ fn commands_not_built_yet_say_so_and_exit_2() {
             .output()
             .expect("runs");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            text(&out.stderr).contains("is not built yet"),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        assert!(out.stdout.is_empty(), "no fake output for {args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
     }
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).expect("dir").count(),
+        2,
+        "no report file written"
+    );
 }
 
 #[test]

@@ -71,8 +71,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
         format: VerifyFormat,
     },
-    /// Write a compliance report
-    Report,
+    /// Write a compliance report (HTML, JSON, Markdown), optionally signed and encrypted
+    Report(ReportArgs),
     /// rampart's certificate authority for collector mTLS
     #[command(subcommand)]
     Ca(CaCommand),
@@ -84,6 +84,43 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Files are named rampart-report-<UTC timestamp>.{html,json,md}. \
+Check a signature with: ssh-keygen -Y verify -f allowed_signers -I SIGNER -n rampart-report -s FILE.sig < FILE. \
+Exit codes as verify: 0 compliant, 1 drift, 2 input error, 3 a host unreachable; \
+with --diff: 0 no differences, 1 differences."
+)]
+pub struct ReportArgs {
+    /// Build the report from a saved `verify --format json` (or report JSON) instead of verifying now
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Directory to write the report files to [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Formats to write, comma-separated [default: html,json,md; with --diff: text]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub format: Vec<ReportFormat>,
+    /// Sign every file with this OpenSSH private key (FILE.sig, namespace rampart-report); passphrase from RAMPART_SSH_PASSPHRASE
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
+    /// age-encrypt every file to the inventory's secrets.recipients (FILE.age; no plaintext is written)
+    #[arg(long)]
+    pub encrypt: bool,
+    /// Compare two saved runs (verify or report JSON): status changes per host, hosts added or removed, score deltas
+    #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with_all = ["from", "out", "sign", "encrypt"])]
+    pub diff: Option<Vec<PathBuf>>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormat {
+    Html,
+    Json,
+    Md,
+    /// Plain text (only with --diff)
+    Text,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,6 +10,7 @@ mod inventory;
 mod lab;
 mod progress;
 mod provision;
+mod report;
 mod verify;
 
 use clap::{CommandFactory, Parser};
@@ -122,7 +123,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         C::Provision => provision::run(g).await,
         C::Harden => converge::harden(g).await,
         C::Verify { format } => verify::run(g, format).await,
-        C::Report => Err(NotBuilt("report").into()),
+        C::Report(args) => report::run(g, args).await,
         C::Ca(_) => Err(NotBuilt("ca").into()),
     }
 }

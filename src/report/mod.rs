@@ -1,9 +1,20 @@
 //! What verify found, and the ways it is written out: text for people,
 //! JSON (documented by schemas/verify.schema.json) for machines, JUnit for
-//! CI systems. Reports never contain secrets: results carry observed
-//! values and evidence excerpts, never key material.
+//! CI systems; and the compliance report built on it (`document`), as
+//! HTML, JSON (schemas/report.schema.json) and Markdown, signed and
+//! encrypted for delivery. Reports never contain secrets: results carry
+//! observed values and evidence excerpts, never key material, and
+//! `redact` bounds and scrubs them before any report is rendered.
 
+pub mod diff;
+pub mod document;
+pub mod encrypt;
+pub mod html;
 pub mod junit;
+pub mod markdown;
+pub mod redact;
+pub mod residency;
+pub mod sign;
 pub mod text;
 pub mod time;
 

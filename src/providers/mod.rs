@@ -51,8 +51,8 @@ pub use config::{process_env, EnvLookup, HttpOptions, PollPolicy, RetryPolicy, S
 pub use error::{ApiError, ProviderError, RateLimitError};
 pub use labels::LabelSelector;
 pub use location::{
-    country_code, normalise_hcloud_location, normalise_ovh_datacenter, normalise_ovh_region,
-    normalise_robot_dc,
+    country_code, hcloud_site, normalise_hcloud_location, normalise_ovh_datacenter,
+    normalise_ovh_region, normalise_robot_dc, resolve_site, Site, SITES,
 };
 
 /// Which company hosts a server.

@@ -262,3 +262,58 @@ fn a_host_to_create_needs_no_address() {
     assert!(a.awaiting_creation());
     assert_eq!(a.location.as_deref(), Some("nbg1"));
 }
+
+#[test]
+fn cli_residency_exit_codes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("inv.yaml");
+    std::fs::write(&path, RESIDENCY).expect("write");
+    let check = |path: &Path| {
+        rampart()
+            .arg("-i")
+            .arg(path)
+            .args(["inventory", "check"])
+            .output()
+            .expect("runs")
+    };
+    // A host outside the policy: drift, one line naming it, its location
+    // and its country.
+    let out = check(&path);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("RES-01 residency [FR, DE]: 2 of 3 hosts inside"),
+        "{stdout}"
+    );
+    let fails: Vec<&str> = stdout.lines().filter(|l| l.contains("FAIL")).collect();
+    assert_eq!(
+        fails,
+        ["RES-01 FAIL db-1: location hel1 (Helsinki) is in FI, outside the residency policy [FR, DE]"]
+    );
+
+    // Inside the policy: 0.
+    std::fs::write(&path, RESIDENCY.replace("hel1", "nbg1")).expect("write");
+    let out = check(&path);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+
+    // Unknown location: input error at the location value.
+    std::fs::write(&path, RESIDENCY.replace("hel1", "hel9")).expect("write");
+    let out = check(&path);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:12:15: unknown location \"hel9\"",
+            path.display()
+        )),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+
+    // No policy: said so, exit 0.
+    let no_policy = RESIDENCY.replacen("residency:\n  countries: [FR, DE]\n", "", 1);
+    std::fs::write(&path, no_policy).expect("write");
+    let out = check(&path);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("RES-01 no residency policy"));
+}

@@ -10,6 +10,7 @@ mod inventory;
 mod lab;
 mod progress;
 mod provision;
+mod sync;
 mod verify;
 
 use clap::{CommandFactory, Parser};
@@ -81,6 +82,9 @@ fn exit_for(e: &anyhow::Error) -> Exit {
     {
         return Exit::Input;
     }
+    if sync::is_input_error(e) {
+        return Exit::Input;
+    }
     if let Some(LabError::NotRoot) = e.downcast_ref::<LabError>() {
         return Exit::Input;
     }
@@ -106,7 +110,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     use args::Command as C;
     let g = &cli.global;
     match cli.command {
-        C::Inventory(cmd) => inventory::run(g, cmd),
+        C::Inventory(cmd) => inventory::run(g, cmd).await,
         C::Facts { format } => facts::run(g, format).await,
         C::Lab(cmd) => lab::run(cmd).await,
         C::Completions { shell } => {

@@ -7,13 +7,14 @@ use crate::facts::{self, Facts};
 use crate::transport::for_each_host;
 
 use super::args::{FactsFormat, GlobalArgs};
-use super::context::{connect_options, dials, load_inventory, selected};
+use super::context::{connect_options, dials, load_inventory, refuse_uncreated, selected};
 use super::progress::Reporter;
 use super::{summarize, Exit};
 
 pub async fn run(g: &GlobalArgs, format: FactsFormat) -> anyhow::Result<Exit> {
     let inv = load_inventory(g)?;
     let hosts = selected(&inv, g)?;
+    refuse_uncreated(&hosts)?;
     let opts = connect_options(&inv, &inv.ssh.user, g)?;
     let disks: HashMap<String, Vec<PathBuf>> = hosts
         .iter()

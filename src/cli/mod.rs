@@ -4,6 +4,7 @@
 mod args;
 mod context;
 mod converge;
+mod create;
 mod exit;
 mod facts;
 mod inventory;
@@ -79,6 +80,11 @@ fn exit_for(e: &anyhow::Error) -> Exit {
     if e.downcast_ref::<InventoryError>().is_some()
         || e.downcast_ref::<NotBuilt>().is_some()
         || e.downcast_ref::<UsageError>().is_some()
+    {
+        return Exit::Input;
+    }
+    if e.downcast_ref::<crate::providers::create::CreateError>()
+        .is_some_and(|c| c.is_refusal())
     {
         return Exit::Input;
     }

@@ -37,6 +37,7 @@ mod http;
 mod labels;
 mod location;
 
+pub mod create;
 pub mod hcloud;
 pub mod live;
 pub mod ovh;

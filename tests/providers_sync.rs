@@ -395,3 +395,118 @@ async fn check_live_reports_locations_that_disagree_with_the_provider() {
     );
     only_gets(&server).await;
 }
+
+// --- OVHcloud -----------------------------------------------------------------
+
+/// The OVH account of the fixtures (two dedicated servers, four Public
+/// Cloud instances). Signatures are checked by the client tests; this mock
+/// only serves the bodies.
+async fn mock_ovh() -> MockServer {
+    let server = MockServer::start().await;
+    let get = |p: &str, body: serde_json::Value| {
+        Mock::given(method("GET"))
+            .and(path(format!("/1.0{p}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    get("/auth/time", serde_json::json!(now))
+        .mount(&server)
+        .await;
+    for (p, f) in [
+        ("/dedicated/server", "ovh/dedicated_servers.json"),
+        (
+            "/dedicated/server/ns3001234.ip-203-0-113.eu",
+            "ovh/dedicated_server_ns3001234.json",
+        ),
+        (
+            "/dedicated/server/ns3005678.ip-198-51-100.eu",
+            "ovh/dedicated_server_ns3005678.json",
+        ),
+        ("/cloud/project", "ovh/cloud_projects.json"),
+        (
+            "/cloud/project/5f8a3c2e9b1d4e7fa0b2c4d6e8f01234/instance",
+            "ovh/cloud_instances.json",
+        ),
+    ] {
+        get(p, fixture(f)).mount(&server).await;
+    }
+    server
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ovh_sync_adds_instances_with_the_default_role_and_flags_vanished_hosts() {
+    let server = mock_ovh().await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let src = "hosts:\n  edge-gra: {address: 203.0.113.80, provider: ovh, location: gra, roles: [base]}\n  ovh-old: {address: 198.51.100.250, provider: ovh, roles: [base]}\n  web-1: {address: 203.0.113.10, provider: hetzner, roles: [base]}\n";
+    let inv = write_inventory(tmp.path(), src);
+    let endpoint = format!("{}/1.0", server.uri());
+    let args = vec![
+        "-i".to_string(),
+        inv.display().to_string(),
+        "inventory".into(),
+        "sync".into(),
+        "--provider".into(),
+        "ovh".into(),
+        "--write".into(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        rampart()
+            .env_remove("HCLOUD_TOKEN")
+            .env("OVH_APPLICATION_KEY", "ak")
+            .env("OVH_APPLICATION_SECRET", "as")
+            .env("OVH_CONSUMER_KEY", "ck")
+            .env("OVH_ENDPOINT", endpoint)
+            .args(&args)
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("joined");
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("ovh: 6 servers (ovh 6)"), "{stdout}");
+    assert!(stdout.contains("in the inventory: edge-gra\n"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "vanished: ovh-old (198.51.100.250): not found at ovh; left in the inventory"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("vanished: web-1"),
+        "other providers' hosts are not judged: {stdout}"
+    );
+    let written = std::fs::read_to_string(&inv).expect("read");
+    assert!(written.starts_with(src), "{written}");
+    assert!(
+        written.contains(
+            "  # added by rampart inventory sync from OVHcloud Public Cloud instance 9d1b6c2e-3333-4aaa-8bbb-000000000003 (project 5f8a3c2e9b1d4e7fa0b2c4d6e8f01234)\n  app-de:\n    address: 203.0.113.103\n    provider: ovh\n    location: de1\n    roles: [base]  # no `role`/`roles` label at the provider: base = baseline + ssh\n"
+        ),
+        "{written}"
+    );
+    let parsed = Inventory::parse(&inv, &written).unwrap_or_else(|e| panic!("{e}"));
+    let locations: Vec<(&str, Option<&str>)> = parsed
+        .hosts
+        .iter()
+        .skip(3)
+        .map(|h| (h.name.as_str(), h.location.as_deref()))
+        .collect();
+    assert_eq!(
+        locations,
+        [
+            ("app-de", Some("de1")),
+            ("app-gra", Some("gra")),
+            ("app-uk", Some("uk")),
+            ("app-waw", Some("waw")),
+            ("ns3005678.ip-198-51-100.eu", Some("rbx")),
+        ]
+    );
+}

@@ -155,6 +155,20 @@ fn unified_diff(path: &str, old: &str, new: &str) -> String {
 }
 
 impl Resource {
+    /// A managed file owned by root:root, without validation or secret.
+    pub fn root_file(path: &str, content: String, mode: u32, handlers: Vec<Handler>) -> Resource {
+        Resource::File {
+            path: path.into(),
+            content,
+            mode,
+            owner: "root".into(),
+            group: "root".into(),
+            validate: None,
+            handlers,
+            secret: false,
+        }
+    }
+
     /// The path of a file-like resource, for reading its current state.
     pub fn path(&self) -> Option<&str> {
         match self {
@@ -376,7 +390,7 @@ impl Resource {
             Resource::Sysctl { key, value } => format!("sysctl -q -w {}", q(&format!("{key}={value}"))),
             Resource::Group { name } => format!("getent group {0} >/dev/null || groupadd {0}", q(name)),
             Resource::User { name, shell, groups } => format!(
-                "if getent passwd {n} >/dev/null; then usermod -s {s} -a -G {g} {n}; else useradd -m -s {s} -G {g} {n}; fi",
+                "if getent passwd {n} >/dev/null; then usermod -s {s} -a -G {g} {n}; else useradd -m -s {s} -G {g} {n} && chage -M -1 {n}; fi",
                 n = q(name),
                 s = q(shell),
                 g = q(&groups.join(","))

@@ -19,7 +19,8 @@ use sha2::{Digest, Sha256};
 pub use error::{Diagnostic, InventoryError};
 pub use locate::{Position, PositionIndex};
 pub use model::{
-    HostSpec, InventoryFile, Network, Operator, Provider, SecretsSettings, SshSettings, Waiver,
+    Flow, HostSpec, InventoryFile, Network, Operator, Proto, Provider, SecretsSettings,
+    SshSettings, Via, Waiver,
 };
 pub use roles::{RoleTable, PROFILES};
 pub use select::select_hosts;
@@ -79,6 +80,7 @@ pub struct Inventory {
     pub profiles_dir: Option<PathBuf>,
     pub hosts: Vec<Host>,
     pub waivers: Vec<Waiver>,
+    pub flows: Vec<Flow>,
     #[serde(skip)]
     pub roles: RoleTable,
 }
@@ -123,6 +125,14 @@ impl Inventory {
                     || w.roles.iter().any(|r| host.roles.contains(r)))
                 && days_from_date(&w.expires).is_some_and(|last| today <= last)
         })
+    }
+
+    /// Hosts named `pattern`, or carrying it as a role.
+    pub fn hosts_matching(&self, pattern: &str) -> Vec<&Host> {
+        self.hosts
+            .iter()
+            .filter(|h| h.name == pattern || h.roles.iter().any(|r| r == pattern))
+            .collect()
     }
 
     pub fn host(&self, name: &str) -> Option<&Host> {
@@ -226,6 +236,7 @@ fn resolve(path: &Path, dir: &Path, source: &str, file: InventoryFile) -> Invent
         profiles_dir: file.profiles_dir.as_deref().map(|p| anchor(dir, p)),
         hosts,
         waivers: file.waivers.clone(),
+        flows: file.flows.clone(),
         roles,
     }
 }

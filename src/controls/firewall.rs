@@ -123,7 +123,7 @@ fn allows(inv: &Inventory, host: &Host) -> Result<Vec<Allow>, String> {
         });
     }
     for f in &inv.flows {
-        let to_me = f.to == host.name || host.roles.iter().any(|r| *r == f.to);
+        let to_me = f.to == host.name || host.roles.contains(&f.to);
         if !to_me {
             continue;
         }

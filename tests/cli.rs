@@ -74,6 +74,36 @@ fn commands_not_built_yet_say_so_and_exit_2() {
 }
 
 #[test]
+fn a_lockout_prone_plan_is_refused_before_connecting() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = tmp.path().join("id");
+    let ok = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(ok.success());
+    let inv = tmp.path().join("inventory.yaml");
+    // Documentation addresses: any connection attempt would fail with exit 3.
+    std::fs::write(&inv, format!("ssh:\n  user: root\n  identity: {}\nhosts:\n  a: {{address: 192.0.2.10, roles: [base]}}\n", key.display())).expect("write");
+    for cmd in ["plan", "harden"] {
+        let out = rampart()
+            .arg("-i")
+            .arg(&inv)
+            .arg(cmd)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("a: SSH-05 sets PermitRootLogin no while rampart connects as root"),
+            "{err}"
+        );
+        assert!(err.contains("nothing was applied"), "{err}");
+    }
+}
+
+#[test]
 fn usage_errors_exit_2() {
     for args in [
         vec!["-j", "0", "facts"],

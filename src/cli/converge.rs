@@ -140,7 +140,13 @@ pub async fn harden(g: &GlobalArgs) -> anyhow::Result<Exit> {
             let (p, stamp) = (p.clone(), stamp.clone());
             async move {
                 let changes = host_plan(&p, &session, &name).await?;
-                let applied = apply_changes(&session, &reconnect, changes, &stamp).await?;
+                let mut applied = apply_changes(&session, &reconnect, changes, &stamp).await?;
+                // Packages bring files, directories and units the first plan
+                // could not see; one more pass settles what they introduced.
+                if applied.succeeded() && applied.installed_packages() {
+                    let more = host_plan(&p, &session, &name).await?;
+                    applied.absorb(apply_changes(&session, &reconnect, more, &stamp).await?);
+                }
                 if applied.succeeded() {
                     Ok(applied)
                 } else {

@@ -1,36 +1,32 @@
 //! `rampart facts`: one round trip per host, all hosts in parallel.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 
 use crate::facts::{self, Facts};
 use crate::transport::for_each_host;
 
 use super::args::{FactsFormat, GlobalArgs};
-use super::context::{connect_options, dials, load_inventory, refuse_uncreated, selected};
+use super::context::{connect_options, dials, prepare};
 use super::progress::Reporter;
 use super::{summarize, Exit};
 
 pub async fn run(g: &GlobalArgs, format: FactsFormat) -> anyhow::Result<Exit> {
-    let inv = load_inventory(g)?;
-    let hosts = selected(&inv, g)?;
-    refuse_uncreated(&hosts)?;
-    let opts = connect_options(&inv, &inv.ssh.user, g)?;
-    let disks: HashMap<String, Vec<PathBuf>> = hosts
+    // The same request verify makes, so `facts` shows what verify judges.
+    let p = prepare(g)?;
+    let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
+    let requests: HashMap<String, facts::Request> = p
+        .setups
         .iter()
-        .map(|h| (h.name.clone(), h.disks.clone()))
+        .map(|s| (s.host.name.clone(), s.request.clone()))
         .collect();
-    let reporter = Reporter::new(hosts.len(), "facts");
+    let reporter = Reporter::new(p.setups.len(), "facts");
     let outcomes = for_each_host(
-        dials(&inv, &hosts),
+        dials(&p.inventory, &p.hosts()),
         &opts,
         usize::from(g.jobs),
         &reporter,
         |session, name, _| {
-            let req = facts::Request {
-                disks: disks.get(&name).cloned().unwrap_or_default(),
-                ..Default::default()
-            };
+            let req = requests.get(&name).cloned().unwrap_or_default();
             async move { facts::gather(&session, &req).await }
         },
     )

@@ -12,8 +12,16 @@ pub const SYSCTL_FILE: &str = "/etc/sysctl.d/90-rampart.conf";
 pub const BLACKLIST_FILE: &str = "/etc/modprobe.d/rampart-blacklist.conf";
 
 pub fn sysctl_applicable(key: &str, ctx: &HostCtx) -> Result<(), String> {
-    if ctx.in_container() && !key.starts_with("net.") {
+    // bpf_jit_harden lives under net.core but is global to the kernel.
+    let global = !key.starts_with("net.") || key.starts_with("net.core.bpf_");
+    if ctx.in_container() && global {
         return Err(format!("not applicable: container ({}): {key} is a kernel-global parameter set by the host's kernel", ctx.container_name()));
+    }
+    if ctx.in_container() && !ctx.facts.sysctl_writable.net {
+        return Err(format!(
+            "not applicable: container ({}): /proc/sys/net is read-only in this container",
+            ctx.container_name()
+        ));
     }
     if !ctx.facts.sysctls.contains_key(key) {
         return Err(format!(
@@ -82,16 +90,12 @@ pub fn sysctl_resources(settings: &[(String, String)]) -> Vec<Resource> {
     for (k, v) in settings {
         content.push_str(&format!("{k} = {v}\n"));
     }
-    let mut out = vec![Resource::File {
-        path: SYSCTL_FILE.into(),
+    let mut out = vec![Resource::root_file(
+        SYSCTL_FILE,
         content,
-        mode: 0o644,
-        owner: "root".into(),
-        group: "root".into(),
-        validate: None,
-        handlers: vec![Handler::ApplySysctl],
-        secret: false,
-    }];
+        0o644,
+        vec![Handler::ApplySysctl],
+    )];
     out.extend(settings.iter().map(|(k, v)| Resource::Sysctl {
         key: k.clone(),
         value: v.clone(),
@@ -105,14 +109,5 @@ pub fn blacklist_resource(modules: &[String]) -> Resource {
         let m = module_name(m);
         content.push_str(&format!("install {m} /bin/false\nblacklist {m}\n"));
     }
-    Resource::File {
-        path: BLACKLIST_FILE.into(),
-        content,
-        mode: 0o644,
-        owner: "root".into(),
-        group: "root".into(),
-        validate: None,
-        handlers: vec![],
-        secret: false,
-    }
+    Resource::root_file(BLACKLIST_FILE, content, 0o644, vec![])
 }

@@ -21,8 +21,8 @@ use sha2::{Digest, Sha256};
 pub use error::{Diagnostic, InventoryError};
 pub use locate::{Position, PositionIndex};
 pub use model::{
-    CreateSpec, HostSpec, InventoryFile, Network, Operator, Provider, Residency, SecretsSettings,
-    SshSettings, Waiver,
+    CreateSpec, Flow, HostSpec, InventoryFile, Network, Operator, Proto, Provider, Residency,
+    SecretsSettings, SshSettings, Via, Waiver,
 };
 pub use roles::{RoleTable, PROFILES};
 pub use select::select_hosts;
@@ -92,6 +92,7 @@ pub struct Inventory {
     pub profiles_dir: Option<PathBuf>,
     pub hosts: Vec<Host>,
     pub waivers: Vec<Waiver>,
+    pub flows: Vec<Flow>,
     /// Countries of the residency policy (RES-01); `None`: no policy.
     pub residency: Option<Vec<String>>,
     #[serde(skip)]
@@ -138,6 +139,14 @@ impl Inventory {
                     || w.roles.iter().any(|r| host.roles.contains(r)))
                 && days_from_date(&w.expires).is_some_and(|last| today <= last)
         })
+    }
+
+    /// Hosts named `pattern`, or carrying it as a role.
+    pub fn hosts_matching(&self, pattern: &str) -> Vec<&Host> {
+        self.hosts
+            .iter()
+            .filter(|h| h.name == pattern || h.roles.iter().any(|r| r == pattern))
+            .collect()
     }
 
     pub fn host(&self, name: &str) -> Option<&Host> {
@@ -247,6 +256,7 @@ fn resolve(path: &Path, dir: &Path, source: &str, file: InventoryFile) -> Invent
         profiles_dir: file.profiles_dir.as_deref().map(|p| anchor(dir, p)),
         hosts,
         waivers: file.waivers.clone(),
+        flows: file.flows.clone(),
         residency: file.residency.as_ref().map(|r| r.countries.clone()),
         roles,
     }

@@ -31,10 +31,14 @@ pub struct InventoryFile {
     /// Accepted deviations: a control waived for hosts or roles until a date.
     #[serde(default)]
     pub waivers: Vec<Waiver>,
+    /// Traffic the firewall admits beyond the built-in flows.
+    #[serde(default)]
+    pub flows: Vec<Flow>,
     /// Countries hosts may run in (control RES-01); absent: no policy.
     #[serde(default)]
     pub residency: Option<Residency>,
 }
+
 
 /// Data-residency policy: every host's location must be in one of these
 /// countries.
@@ -43,6 +47,41 @@ pub struct InventoryFile {
 pub struct Residency {
     /// ISO 3166-1 alpha-2 codes, upper case: `[FR, DE]`.
     pub countries: Vec<String>,
+}
+
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// Over the WireGuard mesh, from the sources' mesh addresses.
+    #[default]
+    Mesh,
+    /// Over the public network, from the sources' addresses.
+    Public,
+}
+
+/// `from` (a role or host) may reach `to` (a role or host) on `port`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flow {
+    pub from: String,
+    pub to: String,
+    pub port: u16,
+    #[serde(default = "default_proto")]
+    pub proto: Proto,
+    #[serde(default)]
+    pub via: Via,
+}
+
+fn default_proto() -> Proto {
+    Proto::Tcp
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]

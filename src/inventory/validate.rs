@@ -62,6 +62,7 @@ pub(super) fn check(
     check_role_definitions(&mut c, inv, &table);
     check_hosts(&mut c, inv, &table);
     check_waivers(&mut c, inv, &table);
+    check_flows(&mut c, inv, &table);
     check_residency(&mut c, inv);
     c.diags
         .sort_by_key(|d| (d.position.line, d.position.column));
@@ -503,6 +504,22 @@ pub fn days_from_date(date: &str) -> Option<i64> {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     Some(era * 146097 + doe - 719468)
+}
+
+fn check_flows(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
+    for (i, f) in inv.flows.iter().enumerate() {
+        for (key, name) in [("from", &f.from), ("to", &f.to)] {
+            if !inv.hosts.contains_key(name) && !table.is_role(name) {
+                c.error(&format!("flows[{i}].{key}"), format!("`{name}` is neither a host nor a role; expected one of the hosts ({}) or roles", host_names(inv)));
+            }
+        }
+        if f.port == 0 {
+            c.error(
+                &format!("flows[{i}].port"),
+                "port 0; expected a port from 1 to 65535".into(),
+            );
+        }
+    }
 }
 
 fn check_waivers(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {

@@ -200,6 +200,9 @@ pub fn boot(host: &LabHost, machine: &str) -> Result<i32, LabError> {
     if let Some(dev) = &host.loop_device {
         cmd.arg(format!("--bind={dev}:/dev/vdb"));
     }
+    // Each host owns its network namespace, so its net.* sysctls are its
+    // own to set (as on a real host); kernel-global ones stay read-only.
+    cmd.env("SYSTEMD_NSPAWN_API_VFS_WRITABLE", "network");
     cmd.stdin(Stdio::null()).stdout(log).stderr(log_err);
     // Its own session, so the container outlives the `lab up` process.
     unsafe {

@@ -94,6 +94,17 @@ impl Lab {
     /// Runs a shell command on host `i` as root with the system ssh client,
     /// independently of rampart (to tamper with hosts or inspect them).
     pub fn ssh(&self, i: usize, command: &str) -> Output {
+        self.ssh_as("root", i, command)
+    }
+
+    /// Runs a command as root through the operator `ops` and `sudo -n`: the
+    /// way in once hardening has closed root logins.
+    pub fn sudo(&self, i: usize, command: &str) -> Output {
+        let quoted = format!("'{}'", command.replace('\'', r"'\''"));
+        self.ssh_as("ops", i, &format!("sudo -n sh -c {quoted}"))
+    }
+
+    pub fn ssh_as(&self, user: &str, i: usize, command: &str) -> Output {
         std::process::Command::new("ssh")
             .args([
                 "-o",
@@ -110,7 +121,7 @@ impl Lab {
             ))
             .arg("-i")
             .arg(self.key())
-            .arg(format!("root@{}", self.address(i)))
+            .arg(format!("{user}@{}", self.address(i)))
             .arg(command)
             .output()
             .expect("ssh runs")

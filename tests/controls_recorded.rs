@@ -1,0 +1,154 @@
+//! Every built-in control judged against facts recorded from real lab hosts:
+//! a host hardened by rampart passes every control that applies to it; a
+//! fresh host's results are snapshotted, control by control.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rampart::controls::Status;
+use rampart::engine::host::{judge, plan, setup, Catalog};
+use rampart::facts::Facts;
+use rampart::inventory::Inventory;
+
+fn load(name: &str) -> Facts {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/facts")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture"))
+        .expect("recorded facts parse")
+}
+
+fn inventory() -> Inventory {
+    Inventory::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/facts/inventory.yaml"),
+    )
+    .expect("fixture inventory")
+}
+
+/// A day inside any waiver-free period: the fixture inventory has none.
+const TODAY: i64 = 20_780;
+
+fn statuses(host: &str, facts: &Facts) -> BTreeMap<String, (Status, String)> {
+    let inv = inventory();
+    let catalog = Catalog::load(&inv).expect("catalog");
+    let s = setup(&inv, &catalog, inv.host(host).expect("host")).expect("setup");
+    judge(&s, &inv, facts, TODAY)
+        .into_iter()
+        .map(|j| {
+            (
+                j.control.control.id.clone(),
+                (
+                    j.outcome.status,
+                    j.outcome.reason.unwrap_or(j.outcome.observed),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_rampart_hardened_host_passes_every_applicable_control() {
+    let results = statuses("dev-1", &load("hardened-dev-1.json"));
+    let failing: Vec<_> = results
+        .iter()
+        .filter(|(_, (s, _))| !matches!(s, Status::Pass | Status::NotApplicable))
+        .collect();
+    assert!(failing.is_empty(), "{failing:#?}");
+    let catalog = Catalog::load(&inventory()).expect("catalog");
+    let total: usize = catalog
+        .profiles
+        .iter()
+        .filter(|p| p.profile == "baseline" || p.profile == "ssh")
+        .map(|p| p.controls.len())
+        .sum();
+    assert_eq!(
+        results.len(),
+        total,
+        "every control of baseline and ssh was judged"
+    );
+    assert!(total >= 60, "at least 60 controls");
+    for (id, (s, reason)) in &results {
+        if *s == Status::NotApplicable {
+            assert!(reason.starts_with("not applicable"), "{id}: {reason}");
+        }
+    }
+}
+
+#[test]
+fn a_hardened_host_needs_no_changes() {
+    let inv = inventory();
+    let catalog = Catalog::load(&inv).expect("catalog");
+    let s = setup(&inv, &catalog, inv.host("dev-1").expect("host")).expect("setup");
+    let changes = plan(&s, &inv, &load("hardened-dev-1.json"), TODAY).expect("plan");
+    assert!(
+        changes.is_empty(),
+        "{:#?}",
+        changes
+            .iter()
+            .map(|c| c.summary.clone())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_fresh_host_fails_the_expected_controls() {
+    let results = statuses("fresh", &load("fresh.json"));
+    let table: String = results
+        .iter()
+        .map(|(id, (s, _))| format!("{id} {}\n", s.as_str()))
+        .collect();
+    insta::assert_snapshot!(table);
+    assert_eq!(
+        results["SSH-01"].0,
+        Status::Fail,
+        "a fresh image allows password logins"
+    );
+    assert_eq!(
+        results["KRN-01"].0,
+        Status::NotApplicable,
+        "kernel-global sysctl in a container"
+    );
+}
+
+#[test]
+fn waivers_hold_until_their_expiry_then_the_control_fails_again() {
+    let base = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/facts/inventory.yaml"),
+    )
+    .expect("fixture");
+    let with_waiver = format!("{base}waivers:\n  - control: SSH-01\n    hosts: [fresh]\n    reason: \"migration window, ticket OPS-1\"\n    expires: 2026-11-30\n");
+    let inv = Inventory::parse(Path::new("inventory.yaml"), &with_waiver).expect("valid");
+    let catalog = Catalog::load(&inv).expect("catalog");
+    let s = setup(&inv, &catalog, inv.host("fresh").expect("host")).expect("setup");
+    let facts = load("fresh.json");
+    let status_on = |day: i64| {
+        judge(&s, &inv, &facts, day)
+            .into_iter()
+            .find(|j| j.control.control.id == "SSH-01")
+            .map(|j| (j.outcome.status, j.outcome.reason))
+            .expect("SSH-01 judged")
+    };
+    let last_day = rampart::inventory::days_from_date("2026-11-30").expect("date");
+    let (status, reason) = status_on(last_day);
+    assert_eq!(status, Status::Waived);
+    assert_eq!(
+        reason.as_deref(),
+        Some("waived until 2026-11-30: migration window, ticket OPS-1")
+    );
+    assert_eq!(
+        status_on(last_day + 1).0,
+        Status::Fail,
+        "expired waivers no longer hide drift"
+    );
+    // A waived control is not enforced while the waiver holds.
+    let changes = plan(&s, &inv, &facts, last_day).expect("plan");
+    let sshd = changes
+        .iter()
+        .find(|c| c.summary.contains("sshd_config"))
+        .expect("sshd_config still managed");
+    let diff = sshd.diff.as_deref().unwrap_or_default();
+    assert!(
+        !diff.contains("+passwordauthentication no"),
+        "waived option not written"
+    );
+}

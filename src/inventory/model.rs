@@ -39,7 +39,6 @@ pub struct InventoryFile {
     pub residency: Option<Residency>,
 }
 
-
 /// Data-residency policy: every host's location must be in one of these
 /// countries.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -48,7 +47,6 @@ pub struct Residency {
     /// ISO 3166-1 alpha-2 codes, upper case: `[FR, DE]`.
     pub countries: Vec<String>,
 }
-
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]

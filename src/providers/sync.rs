@@ -81,9 +81,10 @@ pub struct SyncPlan {
 }
 
 impl SyncPlan {
-    /// True when the inventory and the provider agree.
+    /// True when the inventory and the provider agree: nothing to add,
+    /// nothing vanished, no server left out.
     pub fn in_sync(&self) -> bool {
-        self.new.is_empty() && self.vanished.is_empty()
+        self.new.is_empty() && self.vanished.is_empty() && self.skipped.is_empty()
     }
 
     /// The new hosts as blocks for [`crate::inventory::edit::append_hosts`].
@@ -478,5 +479,21 @@ mod tests {
         let plan = plan(&inv, ProviderKind::Hetzner, &servers, sel.as_ref());
         assert_eq!(plan.selected, 0);
         assert!(plan.vanished.is_empty() && plan.new.is_empty());
+        assert!(plan.in_sync());
+    }
+
+    #[test]
+    fn a_server_left_out_means_not_in_sync() {
+        let inv = inventory("hosts:\n  a: {address: 10.0.0.1, roles: [base]}\n");
+        let servers = vec![server("odd", "203.0.113.15", &[("role", "wbe")])];
+        let plan = plan(&inv, ProviderKind::Hetzner, &servers, None);
+        assert!(plan.new.is_empty() && plan.vanished.is_empty());
+        assert_eq!(plan.skipped.len(), 1);
+        assert!(
+            plan.skipped[0].reason.contains("role `wbe`"),
+            "{:?}",
+            plan.skipped
+        );
+        assert!(!plan.in_sync());
     }
 }

@@ -276,7 +276,8 @@ pub fn resources(ctx: &HostCtx) -> Result<Vec<Resource>, String> {
 }
 
 /// The parts of `nft -j` output that define table inet rampart, in a form
-/// where rule order, counters, handles and dynamic set contents do not matter.
+/// where rule order, counters, handles and the contents of sets filled at
+/// run time (timeout/dynamic sets, e.g. the SSH rate meters) do not matter.
 pub fn normalize(ruleset: &serde_json::Value) -> Option<BTreeSet<String>> {
     let items = ruleset.get("nftables")?.as_array()?;
     let mut out = BTreeSet::new();
@@ -299,7 +300,7 @@ pub fn normalize(ruleset: &serde_json::Value) -> Option<BTreeSet<String>> {
         if kind == "set"
             && b.get("flags")
                 .and_then(|f| f.as_array())
-                .is_some_and(|f| f.iter().any(|x| x == "dynamic"))
+                .is_some_and(|f| f.iter().any(|x| x == "dynamic" || x == "timeout"))
         {
             if let Some(o) = b.as_object_mut() {
                 o.remove("elem");

@@ -12,6 +12,7 @@ mod kernel;
 mod logging;
 pub mod outcome;
 mod packages;
+pub mod residency;
 pub mod ssh;
 mod system;
 

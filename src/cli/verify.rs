@@ -83,7 +83,7 @@ pub async fn verify_run(g: &GlobalArgs, p: &Arc<Prepared>) -> anyhow::Result<Ver
         }
     }
     // Residency is judged for every host, reachable or not.
-    results.extend(residency_results(&p).await?);
+    results.extend(residency_results(p).await?);
     let hosts = p
         .setups
         .iter()

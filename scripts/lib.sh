@@ -3,7 +3,7 @@
 
 require_root() {
   if [ "$(id -u)" -ne 0 ]; then
-    echo "$0: needs root (the lab creates network namespaces, mounts and containers); run: sudo $0" >&2
+    echo "$0: needs root (the lab creates network namespaces, mounts and containers); run it as root" >&2
     exit 2
   fi
 }

@@ -236,3 +236,54 @@ fn missing_identity_without_agent_is_an_input_error() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn verify_judges_residency_even_for_unreachable_hosts() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = tmp.path().join("id");
+    let ok = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(ok.success());
+    let inv = tmp.path().join("inventory.yaml");
+    // Loopback ports where nothing listens: both hosts are unreachable.
+    std::fs::write(
+        &inv,
+        format!(
+            "ssh:\n  identity: {}\n  connect_timeout: 2\nresidency: {{countries: [FR, DE]}}\nhosts:\n  \
+             fra: {{address: 127.0.0.1, port: 9, provider: hetzner, location: fsn1, roles: [base]}}\n  \
+             hel: {{address: 127.0.0.2, port: 9, provider: hetzner, location: hel1, roles: [base]}}\n",
+            key.display()
+        ),
+    )
+    .expect("write");
+    let out = rampart()
+        .env_remove("HCLOUD_TOKEN")
+        .arg("-i")
+        .arg(&inv)
+        .args(["verify", "--format", "json"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let res: Vec<(&str, &str)> = v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["id"] == "RES-01")
+        .map(|r| {
+            (
+                r["host"].as_str().unwrap_or_default(),
+                r["status"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(res, [("fra", "pass"), ("hel", "fail")]);
+    assert!(v["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .all(|h| h["state"] == "unreachable"));
+}

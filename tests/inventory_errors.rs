@@ -179,3 +179,141 @@ fn missing_inventory_is_an_input_error() {
         text(&out.stderr)
     );
 }
+
+// --- residency (RES-01) -------------------------------------------------
+
+const RESIDENCY: &str = "residency:\n  countries: [FR, DE]\nhosts:\n  web-1:\n    address: 203.0.113.10\n    provider: hetzner\n    location: fsn1\n    roles: [base]\n  db-1:\n    address: 203.0.113.12\n    provider: hetzner\n    location: hel1\n    roles: [base]\n  files-1:\n    address: 198.51.100.20\n    provider: ovh\n    location: gra3\n    roles: [base]\n";
+
+#[test]
+fn residency_fsn1_passes_and_hel1_fails() {
+    use rampart::inventory::residency;
+    let inv = Inventory::parse(Path::new("inventory.yaml"), RESIDENCY).expect("valid");
+    let hosts: Vec<_> = inv.hosts.iter().collect();
+    let report = residency::judge(&inv, &hosts);
+    let verdicts: Vec<(String, bool)> = report
+        .hosts
+        .iter()
+        .map(|h| (h.host.clone(), h.verdict.passed()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("web-1".to_string(), true),
+            ("db-1".to_string(), false),
+            ("files-1".to_string(), true)
+        ]
+    );
+    assert!(!report.compliant());
+    let lines: Vec<String> = report.failures().map(|f| f.to_string()).collect();
+    insta::assert_snapshot!(lines.join("\n"));
+}
+
+#[test]
+fn residency_unknown_location_is_an_error_not_a_pass() {
+    insta::assert_snapshot!(errors(
+        "residency: {countries: [DE]}\nhosts:\n  a:\n    address: 10.0.0.1\n    provider: hetzner\n    location: fsn9\n    roles: [base]\n"
+    ));
+}
+
+#[test]
+fn residency_needs_a_location_for_every_host() {
+    insta::assert_snapshot!(errors(
+        "residency: {countries: [DE]}\nhosts:\n  a:\n    address: 10.0.0.1\n    roles: [base]\n  b:\n    address: 10.0.0.2\n    provider: other\n    location: gra\n    roles: [base]\n"
+    ));
+}
+
+#[test]
+fn residency_countries_are_iso_codes() {
+    insta::assert_snapshot!(errors(
+        "residency:\n  countries: [DE, UK, EU, fr, DE]\nhosts:\n  a: {address: 10.0.0.1, roles: [base], provider: hetzner, location: fsn1}\n"
+    ));
+    insta::assert_snapshot!(
+        "residency_empty_countries",
+        errors("residency: {countries: []}\nhosts:\n  a: {address: 10.0.0.1, roles: [base]}\n")
+    );
+}
+
+#[test]
+fn without_a_policy_locations_are_not_judged() {
+    let src =
+        "hosts:\n  a: {address: 10.0.0.1, roles: [base], provider: hetzner, location: mars1}\n";
+    let inv = Inventory::parse(Path::new("inventory.yaml"), src).expect("valid");
+    let hosts: Vec<_> = inv.hosts.iter().collect();
+    let report = rampart::inventory::residency::judge(&inv, &hosts);
+    assert!(report.countries.is_none() && report.hosts.is_empty() && report.compliant());
+}
+
+#[test]
+fn create_is_validated() {
+    insta::assert_snapshot!(errors(
+        "hosts:\n  a:\n    provider: ovh\n    roles: [base]\n    create: {type: cx22, image: debian-12, location: gra}\n  b:\n    provider: hetzner\n    location: nbg1\n    roles: [base]\n    create: {type: \"cx 22\", image: \"\", location: fsn1, network: \" \"}\n  c:\n    roles: [base]\n  e:\n    address: 10.0.0.5\n    provider: hetzner\n    location: hel1\n    roles: [base]\n    create: {type: cx22, image: debian-12, location: fsn1}\n"
+    ));
+    insta::assert_snapshot!(
+        "create_unknown_key",
+        errors("hosts:\n  d:\n    provider: hetzner\n    roles: [base]\n    create: {type: cx22, image: debian-12, location: fsn1, size: 3}\n")
+    );
+}
+
+#[test]
+fn a_host_to_create_needs_no_address() {
+    let src = "residency: {countries: [DE]}\nhosts:\n  a:\n    provider: hetzner\n    roles: [base]\n    create: {type: cx22, image: debian-12, location: nbg1, network: backend}\n";
+    let inv = Inventory::parse(Path::new("inventory.yaml"), src).expect("valid");
+    let a = inv.host("a").expect("a");
+    assert!(a.awaiting_creation());
+    assert_eq!(a.location.as_deref(), Some("nbg1"));
+}
+
+#[test]
+fn cli_residency_exit_codes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("inv.yaml");
+    std::fs::write(&path, RESIDENCY).expect("write");
+    let check = |path: &Path| {
+        rampart()
+            .arg("-i")
+            .arg(path)
+            .args(["inventory", "check"])
+            .output()
+            .expect("runs")
+    };
+    // A host outside the policy: drift, one line naming it, its location
+    // and its country.
+    let out = check(&path);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("RES-01 residency [FR, DE]: 2 of 3 hosts inside"),
+        "{stdout}"
+    );
+    let fails: Vec<&str> = stdout.lines().filter(|l| l.contains("FAIL")).collect();
+    assert_eq!(
+        fails,
+        ["RES-01 FAIL db-1: location hel1 (Helsinki) is in FI, outside the residency policy [FR, DE]"]
+    );
+
+    // Inside the policy: 0.
+    std::fs::write(&path, RESIDENCY.replace("hel1", "nbg1")).expect("write");
+    let out = check(&path);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+
+    // Unknown location: input error at the location value.
+    std::fs::write(&path, RESIDENCY.replace("hel1", "hel9")).expect("write");
+    let out = check(&path);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:12:15: unknown location \"hel9\"",
+            path.display()
+        )),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+
+    // No policy: said so, exit 0.
+    let no_policy = RESIDENCY.replacen("residency:\n  countries: [FR, DE]\n", "", 1);
+    std::fs::write(&path, no_policy).expect("write");
+    let out = check(&path);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("RES-01 no residency policy"));
+}

@@ -125,13 +125,40 @@ pub enum ReportFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum InventoryCommand {
-    /// Validate the inventory without connecting to any host
-    Check,
+    /// Validate the inventory and judge residency (RES-01) without connecting to anything
+    Check {
+        /// Also ask the providers' APIs where each host really is (RES-02); needs their credentials
+        #[arg(long)]
+        live: bool,
+    },
     /// Print the resolved inventory (roles expanded into profiles)
     Show {
         #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
         format: ShowFormat,
     },
+    /// Compare the inventory with a provider's servers: print the diff, write it with --write
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The provider whose servers are read (credentials from the environment)
+    #[arg(long, value_enum)]
+    pub provider: SyncProvider,
+    /// Only servers matching this label selector, e.g. `role=app` (Hetzner Cloud syntax)
+    #[arg(long, value_name = "SELECTOR")]
+    pub label_selector: Option<String>,
+    /// Write the new hosts into the inventory (without it, nothing is written)
+    #[arg(long)]
+    pub write: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SyncProvider {
+    /// Hetzner Cloud (HCLOUD_TOKEN) and Hetzner Robot (HROBOT_API_USER/PASSWORD)
+    Hetzner,
+    /// OVHcloud (OVH_APPLICATION_KEY/SECRET, OVH_CONSUMER_KEY)
+    Ovh,
 }
 
 #[derive(Debug, Subcommand)]

@@ -99,7 +99,31 @@ impl Prepared {
     }
 }
 
+/// Refuses hosts declared with `create:` whose server has no address yet:
+/// only `provision` can act on them.
+pub fn refuse_uncreated(hosts: &[&Host]) -> Result<(), super::UsageError> {
+    let pending: Vec<&str> = hosts
+        .iter()
+        .filter(|h| h.awaiting_creation())
+        .map(|h| h.name.as_str())
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    Err(super::UsageError(format!(
+        "{} not created yet (declared with `create:` and no address): run `rampart provision` first, which creates the server and records its address; or leave them out with --limit",
+        pending.join(", ")
+    )))
+}
+
 pub fn prepare(global: &GlobalArgs) -> anyhow::Result<Prepared> {
+    let p = prepare_for_provision(global)?;
+    refuse_uncreated(&p.hosts())?;
+    Ok(p)
+}
+
+/// [`prepare`] that keeps hosts still to be created (for `provision`).
+pub fn prepare_for_provision(global: &GlobalArgs) -> anyhow::Result<Prepared> {
     let inventory = load_inventory(global)?;
     let catalog = crate::engine::host::Catalog::load(&inventory)
         .map_err(|e| super::UsageError(format!("profiles: {e}")))?;

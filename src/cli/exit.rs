@@ -15,4 +15,14 @@ impl Exit {
     pub fn code(self) -> i32 {
         self as i32
     }
+
+    /// The more serious of two outcomes (host failure > input error >
+    /// drift > ok), for commands that combine several checks.
+    pub fn worst(self, other: Exit) -> Exit {
+        if other.code() > self.code() {
+            other
+        } else {
+            self
+        }
+    }
 }

@@ -4,6 +4,7 @@
 mod args;
 mod context;
 mod converge;
+mod create;
 mod exit;
 mod facts;
 mod inventory;
@@ -11,6 +12,7 @@ mod lab;
 mod progress;
 mod provision;
 mod report;
+mod sync;
 mod verify;
 
 use clap::{CommandFactory, Parser};
@@ -82,6 +84,14 @@ fn exit_for(e: &anyhow::Error) -> Exit {
     {
         return Exit::Input;
     }
+    if e.downcast_ref::<crate::providers::create::CreateError>()
+        .is_some_and(|c| c.is_refusal())
+    {
+        return Exit::Input;
+    }
+    if sync::is_input_error(e) {
+        return Exit::Input;
+    }
     if let Some(LabError::NotRoot) = e.downcast_ref::<LabError>() {
         return Exit::Input;
     }
@@ -107,7 +117,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     use args::Command as C;
     let g = &cli.global;
     match cli.command {
-        C::Inventory(cmd) => inventory::run(g, cmd),
+        C::Inventory(cmd) => inventory::run(g, cmd).await,
         C::Facts { format } => facts::run(g, format).await,
         C::Lab(cmd) => lab::run(cmd).await,
         C::Completions { shell } => {

@@ -2,6 +2,10 @@
 //! `ssh.bootstrap_user`, creates the operators (their keys, sudo with
 //! logging), installs the base packages, and proves `ssh.user` can log in
 //! and use sudo before it finishes. Running it again changes nothing.
+//!
+//! Hosts declared with `create:` whose server does not exist yet are
+//! created at Hetzner Cloud first (`super::create`), then provisioned like
+//! the others at the address the API returned.
 
 use std::sync::Arc;
 
@@ -14,7 +18,7 @@ use crate::report::time;
 use crate::transport::for_each_host;
 
 use super::args::GlobalArgs;
-use super::context::{connect_options, dials, prepare, Prepared};
+use super::context::{connect_options, dials, prepare_for_provision, Prepared};
 use super::progress::Reporter;
 use super::{summarize, Exit, UsageError};
 
@@ -22,7 +26,7 @@ use super::{summarize, Exit, UsageError};
 const BASE_PACKAGES: &[&str] = &["sudo", "openssh-server", "ca-certificates"];
 
 pub async fn run(g: &GlobalArgs) -> anyhow::Result<Exit> {
-    let p = Arc::new(prepare(g)?);
+    let mut p = prepare_for_provision(g)?;
     if p.inventory.operators.is_empty() {
         return Err(UsageError("provision creates the inventory's operators, and it declares none; add `operators:` with their public keys".into()).into());
     }
@@ -31,6 +35,8 @@ pub async fn run(g: &GlobalArgs) -> anyhow::Result<Exit> {
         return Err(UsageError(format!("ssh.user `{user}` is not one of the operators; after provision rampart connects as ssh.user, so it must be an operator (or root)")).into());
     }
     let opts = connect_options(&p.inventory, &p.inventory.ssh.bootstrap_user, g)?;
+    let created = super::create::create_servers(g, &mut p, &opts).await?;
+    let p = Arc::new(p);
     let stamp = time::compact(time::now_secs());
     let reporter = Reporter::new(p.setups.len(), "provision");
     let outcomes = for_each_host(
@@ -86,7 +92,7 @@ pub async fn run(g: &GlobalArgs) -> anyhow::Result<Exit> {
             }
         }
     }
-    Ok(summarize(&outcomes, "provision"))
+    Ok(summarize(&outcomes, "provision").worst(created))
 }
 
 async fn first_contact_changes(

@@ -94,7 +94,7 @@ pub async fn run(g: &GlobalArgs, a: ReportArgs) -> anyhow::Result<Exit> {
 
     redact::sanitize(&mut run);
     let residency = match &inventory {
-        Some(inv) => residency::judge(residency::policy_of(inv), &hosts.iter().collect::<Vec<_>>()),
+        Some(inv) => residency::judge(inv, &hosts.iter().collect::<Vec<_>>()),
         None => Residency::unavailable(),
     };
     let now = time::now_secs();

@@ -2,15 +2,17 @@
 
 use std::sync::Arc;
 
+use crate::controls::residency;
 use crate::engine::host;
 use crate::facts;
+use crate::providers;
 use crate::report::{self, time, ControlResult, HostSummary, VerifyRun};
 use crate::transport::for_each_host;
 
 use super::args::{GlobalArgs, VerifyFormat};
 use super::context::{connect_options, dials, prepare, Prepared};
 use super::progress::Reporter;
-use super::Exit;
+use super::{Exit, UsageError};
 
 pub async fn run(g: &GlobalArgs, format: VerifyFormat) -> anyhow::Result<Exit> {
     let p = Arc::new(prepare(g)?);
@@ -72,21 +74,33 @@ pub async fn verify_run(g: &GlobalArgs, p: &Arc<Prepared>) -> anyhow::Result<Ver
     )
     .await;
     reporter.finish();
-    let mut hosts = Vec::new();
     let mut results = Vec::new();
+    let mut unreachable = Vec::new();
     for o in outcomes {
         match o.result {
-            Ok(r) => {
-                let missing = p
-                    .setup(&o.host)
-                    .map(|s| s.missing_profiles.clone())
-                    .unwrap_or_default();
-                hosts.push(HostSummary::from_results(&o.host, &r, missing));
-                results.extend(r);
-            }
-            Err(e) => hosts.push(HostSummary::unreachable(&o.host, format!("{e:#}"))),
+            Ok(r) => results.extend(r),
+            Err(e) => unreachable.push((o.host, format!("{e:#}"))),
         }
     }
+    // Residency is judged for every host, reachable or not.
+    results.extend(residency_results(p).await?);
+    let hosts = p
+        .setups
+        .iter()
+        .map(
+            |s| match unreachable.iter().find(|(h, _)| *h == s.host.name) {
+                Some((h, e)) => HostSummary::unreachable(h, e.clone()),
+                None => {
+                    let mine: Vec<ControlResult> = results
+                        .iter()
+                        .filter(|r| r.host == s.host.name)
+                        .cloned()
+                        .collect();
+                    HostSummary::from_results(&s.host.name, &mine, s.missing_profiles.clone())
+                }
+            },
+        )
+        .collect();
     Ok(VerifyRun {
         schema: report::SCHEMA_ID.into(),
         rampart_version: env!("CARGO_PKG_VERSION").into(),
@@ -98,4 +112,20 @@ pub async fn verify_run(g: &GlobalArgs, p: &Arc<Prepared>) -> anyhow::Result<Ver
         hosts,
         results,
     })
+}
+
+/// RES-01 from the inventory; RES-02 when provider credentials are present.
+async fn residency_results(p: &Prepared) -> anyhow::Result<Vec<ControlResult>> {
+    let now = time::rfc3339(time::now_secs());
+    let hosts = p.hosts();
+    let mut out = residency::res01(&p.inventory, &hosts, &now);
+    let providers = providers::configured_providers(&providers::process_env)
+        .map_err(|e| UsageError(format!("provider credentials: {e}")))?;
+    if !providers.is_empty() {
+        match providers::live::check_locations(&hosts, &providers).await {
+            Ok(live) => out.extend(residency::res02(&live.hosts, &now)),
+            Err(e) => out.extend(residency::res02_error(&hosts, &e.to_string(), &now)),
+        }
+    }
+    Ok(out)
 }

@@ -110,19 +110,11 @@ pub fn evaluate_operator_accounts(ctx: &HostCtx) -> Outcome {
             ));
         }
     }
-    let observed = if problems.is_empty() {
-        format!("operators {} present", names(ctx))
-    } else {
-        problems.join("; ")
-    };
-    Outcome::judge(
-        problems.is_empty(),
-        observed.clone(),
+    Outcome::from_problems(
+        problems,
+        format!("operators {} present", names(ctx)),
         expected,
-        evidence(
-            "getent passwd; getent group; cat ~/.ssh/authorized_keys",
-            observed,
-        ),
+        "getent passwd; getent group; cat ~/.ssh/authorized_keys",
     )
 }
 
@@ -316,19 +308,11 @@ pub fn evaluate_sudo_operators(ctx: &HostCtx) -> Outcome {
     for (u, g) in sudo_group_intruders(ctx) {
         problems.push(format!("{u} in group {g}"));
     }
-    let observed = if problems.is_empty() {
-        "operators only".to_string()
-    } else {
-        problems.join("; ")
-    };
-    Outcome::judge(
-        problems.is_empty(),
-        observed.clone(),
+    Outcome::from_problems(
+        problems,
+        "operators only",
         expected,
-        evidence(
-            &format!("cat {SUDOERS_OPERATORS}; getent group sudo"),
-            observed,
-        ),
+        &format!("cat {SUDOERS_OPERATORS}; getent group sudo"),
     )
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::catalog::{Check, Control, Profile};
 use super::context::{HostCtx, Vars};
 use super::outcome::Outcome;
-use super::{accounts, files, kernel, logging, packages, ssh, system};
+use super::{accounts, files, firewall, kernel, logging, packages, ssh, system};
 use crate::engine::resource::Resource;
 use crate::inventory::Host;
 
@@ -135,6 +135,9 @@ fn evaluate_custom(name: &str, ctx: &HostCtx) -> Outcome {
         "time_sync" => logging::evaluate_time_sync(ctx),
         "unattended_upgrades" => system::evaluate_unattended_upgrades(ctx),
         "core_dumps_disabled" => system::evaluate_core_dumps(ctx),
+        "firewall_ruleset" => firewall::evaluate_ruleset(ctx),
+        "firewall_persistent" => firewall::evaluate_persistent(ctx),
+        "firewall_default_drop" => firewall::evaluate_default_drop(ctx),
         other => Outcome::error(
             format!("unknown custom check {other}"),
             "",
@@ -143,8 +146,9 @@ fn evaluate_custom(name: &str, ctx: &HostCtx) -> Outcome {
     }
 }
 
-fn custom_resources(name: &str, ctx: &HostCtx) -> Vec<Resource> {
-    match name {
+fn custom_resources(name: &str, ctx: &HostCtx) -> Result<Vec<Resource>, String> {
+    Ok(match name {
+        "firewall_ruleset" => firewall::resources(ctx)?,
         "operator_accounts" => accounts::operator_account_resources(ctx),
         "only_operator_logins" => accounts::only_operator_logins_resources(ctx),
         "only_operator_keys" => accounts::only_operator_keys_resources(ctx),
@@ -156,7 +160,7 @@ fn custom_resources(name: &str, ctx: &HostCtx) -> Vec<Resource> {
         "unattended_upgrades" => system::unattended_upgrades_resources(),
         "core_dumps_disabled" => system::core_dumps_resources(),
         _ => Vec::new(),
-    }
+    })
 }
 
 /// The resources that enforce `controls` (waived ones already removed).
@@ -225,7 +229,7 @@ pub fn enforce(controls: &[&HostControl], ctx: &HostCtx) -> Result<Vec<Resource>
                 path, template, mode, owner, group, ctx,
             )?),
             Check::MountOptions { .. } => {} // judged only: mounts come from the disk layout
-            Check::Custom { name } => out.extend(custom_resources(name, ctx)),
+            Check::Custom { name } => out.extend(custom_resources(name, ctx)?),
         }
     }
     if !sshd.is_empty() {
@@ -292,6 +296,8 @@ pub fn paths_to_read(
         system::AUTO_UPGRADES.to_string(),
         system::CORE_LIMITS.to_string(),
         system::COREDUMP_CONF.to_string(),
+        firewall::RULESET_FILE.to_string(),
+        firewall::NFTABLES_CONF.to_string(),
     ]);
     let mut stat = Vec::new();
     for hc in controls {

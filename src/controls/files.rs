@@ -177,16 +177,7 @@ pub fn login_defs_resource(settings: &[(String, String)], ctx: &HostCtx) -> Opti
     }
     let mut content = lines.join("\n");
     content.push('\n');
-    Some(Resource::File {
-        path: LOGIN_DEFS.into(),
-        content,
-        mode: 0o644,
-        owner: "root".into(),
-        group: "root".into(),
-        validate: None,
-        handlers: vec![],
-        secret: false,
-    })
+    Some(Resource::root_file(LOGIN_DEFS, content, 0o644, vec![]))
 }
 
 pub fn evaluate_mount(path: &str, options: &[String], ctx: &HostCtx) -> Outcome {

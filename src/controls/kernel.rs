@@ -90,16 +90,12 @@ pub fn sysctl_resources(settings: &[(String, String)]) -> Vec<Resource> {
     for (k, v) in settings {
         content.push_str(&format!("{k} = {v}\n"));
     }
-    let mut out = vec![Resource::File {
-        path: SYSCTL_FILE.into(),
+    let mut out = vec![Resource::root_file(
+        SYSCTL_FILE,
         content,
-        mode: 0o644,
-        owner: "root".into(),
-        group: "root".into(),
-        validate: None,
-        handlers: vec![Handler::ApplySysctl],
-        secret: false,
-    }];
+        0o644,
+        vec![Handler::ApplySysctl],
+    )];
     out.extend(settings.iter().map(|(k, v)| Resource::Sysctl {
         key: k.clone(),
         value: v.clone(),
@@ -113,14 +109,5 @@ pub fn blacklist_resource(modules: &[String]) -> Resource {
         let m = module_name(m);
         content.push_str(&format!("install {m} /bin/false\nblacklist {m}\n"));
     }
-    Resource::File {
-        path: BLACKLIST_FILE.into(),
-        content,
-        mode: 0o644,
-        owner: "root".into(),
-        group: "root".into(),
-        validate: None,
-        handlers: vec![],
-        secret: false,
-    }
+    Resource::root_file(BLACKLIST_FILE, content, 0o644, vec![])
 }

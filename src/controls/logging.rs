@@ -26,16 +26,12 @@ pub fn journald_resource(settings: &[(String, String)]) -> Resource {
     for (k, v) in settings {
         content.push_str(&format!("{k}={v}\n"));
     }
-    Resource::File {
-        path: JOURNALD_DROPIN.into(),
+    Resource::root_file(
+        JOURNALD_DROPIN,
         content,
-        mode: 0o644,
-        owner: "root".into(),
-        group: "root".into(),
-        validate: None,
-        handlers: vec![Handler::RestartJournald],
-        secret: false,
-    }
+        0o644,
+        vec![Handler::RestartJournald],
+    )
 }
 
 /// Authentication, session, identity, privilege and time-change events.
@@ -143,16 +139,7 @@ pub fn auditd_resources(ctx: &HostCtx) -> Vec<Resource> {
             name: "auditd".into(),
             present: true,
         },
-        Resource::File {
-            path: AUDIT_RULES.into(),
-            content,
-            mode: 0o640,
-            owner: "root".into(),
-            group: "root".into(),
-            validate: None,
-            handlers: vec![Handler::LoadAuditRules],
-            secret: false,
-        },
+        Resource::root_file(AUDIT_RULES, content, 0o640, vec![Handler::LoadAuditRules]),
         Resource::Service {
             name: "auditd.service".into(),
             enabled: Some(true),

@@ -7,10 +7,12 @@ pub mod catalog;
 pub mod context;
 pub mod dispatch;
 mod files;
+pub mod firewall;
 mod kernel;
 mod logging;
 pub mod outcome;
 mod packages;
+pub mod residency;
 pub mod ssh;
 mod system;
 
@@ -50,7 +52,15 @@ pub const CUSTOM_CHECKS: &[&str] = &[
     "time_sync",
     "unattended_upgrades",
     "core_dumps_disabled",
+    "firewall_ruleset",
+    "firewall_persistent",
+    "firewall_default_drop",
 ];
+
+/// Why loading the firewall would cut rampart off this host, if it would.
+pub fn firewall_lockout_risk(ctx: &HostCtx) -> Option<String> {
+    firewall::lockout_risk(ctx)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {

@@ -62,6 +62,27 @@ impl Outcome {
         }
     }
 
+    /// Passes when `problems` is empty (observed: `all_good`), fails with the
+    /// problems as the observed value otherwise.
+    pub fn from_problems(
+        problems: Vec<String>,
+        all_good: impl Into<String>,
+        expected: impl Into<String>,
+        command: &str,
+    ) -> Outcome {
+        let observed = if problems.is_empty() {
+            all_good.into()
+        } else {
+            problems.join("; ")
+        };
+        Outcome::judge(
+            problems.is_empty(),
+            observed.clone(),
+            expected,
+            evidence(command, observed),
+        )
+    }
+
     pub fn not_applicable(reason: impl Into<String>, expected: impl Into<String>) -> Outcome {
         Outcome {
             status: Status::NotApplicable,

@@ -15,16 +15,7 @@ const COREDUMP_CONTENT: &str =
     "# Managed by rampart.\n[Coredump]\nStorage=none\nProcessSizeMax=0\n";
 
 fn file(path: &str, content: &str, handlers: Vec<Handler>) -> Resource {
-    Resource::File {
-        path: path.into(),
-        content: content.into(),
-        mode: 0o644,
-        owner: "root".into(),
-        group: "root".into(),
-        validate: None,
-        handlers,
-        secret: false,
-    }
+    Resource::root_file(path, content.to_string(), 0o644, handlers)
 }
 
 pub fn evaluate_unattended_upgrades(ctx: &HostCtx) -> Outcome {

@@ -12,6 +12,8 @@ use crate::transport::{Session, TransportError};
 
 /// Transient unit that restores the previous sshd configuration.
 pub const SSHD_ROLLBACK_UNIT: &str = "rampart-rollback-sshd";
+/// Transient unit that restores the previous firewall table.
+pub const FIREWALL_ROLLBACK_UNIT: &str = "rampart-rollback-firewall";
 /// How long the host waits for the confirmation before rolling back.
 pub const ROLLBACK_SECS: u64 = 60;
 /// Backups kept per host (older runs are deleted).
@@ -118,16 +120,19 @@ pub fn script(changes: &[Change], stamp: &str) -> String {
 /// rollback timer that restores the backed-up configuration unless
 /// [`confirm_sshd_script`] cancels it after a fresh connection succeeds.
 fn handler_step(h: Handler, stamp: &str) -> String {
-    let body = if h == Handler::ReloadSshd {
-        let backup = format!("/var/backups/rampart/{stamp}/etc/ssh/sshd_config");
-        format!(
-            "systemctl stop {u}.timer {u}.service >/dev/null 2>&1; systemctl reset-failed {u}.service {u}.timer >/dev/null 2>&1; \
-             systemd-run --quiet --unit={u} --on-active={ROLLBACK_SECS} /bin/sh -c 'if [ -e {backup} ]; then cp -a {backup} /etc/ssh/sshd_config; fi; systemctl reload ssh || systemctl restart ssh' && {}",
-            h.script(),
-            u = SSHD_ROLLBACK_UNIT,
-        )
-    } else {
-        h.script().to_string()
+    let body = match guard(h) {
+        Some(g) => {
+            let backup = format!("/var/backups/rampart/{stamp}");
+            format!(
+                "{save}systemctl stop {u}.timer {u}.service >/dev/null 2>&1; systemctl reset-failed {u}.service {u}.timer >/dev/null 2>&1; \
+                 systemd-run --quiet --unit={u} --on-active={ROLLBACK_SECS} /bin/sh -c '{restore}' && {apply}",
+                save = g.save.replace("$B", &backup),
+                restore = g.restore.replace("$B", &backup),
+                apply = h.script(),
+                u = g.unit,
+            )
+        }
+        None => h.script().to_string(),
     };
     format!(
         "if [ \"${{{f}:-0}}\" = 1 ]; then if {{ {body}; }} >\"$LOG\" 2>&1; then echo '@@handler ok {n}'; else FAILED=1; echo '@@handler fail {n}'; tail -n 5 \"$LOG\" | sed 's/^/  /'; fi; fi\n",
@@ -136,14 +141,55 @@ fn handler_step(h: Handler, stamp: &str) -> String {
     )
 }
 
-/// Cancels the sshd rollback once a fresh connection has succeeded.
-pub fn confirm_sshd_script() -> String {
-    format!("systemctl stop {u}.timer >/dev/null 2>&1; systemctl reset-failed {u}.service >/dev/null 2>&1; true", u = SSHD_ROLLBACK_UNIT)
+/// A handler whose effect could cut rampart off: armed with a rollback
+/// timer before it runs, confirmed by a fresh connection afterwards.
+struct Guard {
+    unit: &'static str,
+    /// Saves live state that the managed file does not hold ($B: backups).
+    save: &'static str,
+    /// Restores the previous state ($B: this run's backups).
+    restore: &'static str,
 }
 
-/// Rolls sshd back at once (the fresh connection failed).
-pub fn rollback_sshd_script() -> String {
-    format!("systemctl start {u}.service", u = SSHD_ROLLBACK_UNIT)
+fn guard(h: Handler) -> Option<Guard> {
+    match h {
+        Handler::ReloadSshd => Some(Guard {
+            unit: SSHD_ROLLBACK_UNIT,
+            save: "",
+            restore: "if [ -e $B/etc/ssh/sshd_config ]; then cp -a $B/etc/ssh/sshd_config /etc/ssh/sshd_config; fi; systemctl reload ssh || systemctl restart ssh",
+        }),
+        Handler::LoadFirewall => Some(Guard {
+            unit: FIREWALL_ROLLBACK_UNIT,
+            save: "mkdir -p $B && (nft list table inet rampart > $B/rampart-live.nft 2>/dev/null || : > $B/rampart-live.nft); ",
+            restore: "if [ -e $B/etc/nftables.d/rampart.nft ]; then cp -a $B/etc/nftables.d/rampart.nft /etc/nftables.d/rampart.nft; else rm -f /etc/nftables.d/rampart.nft; fi; nft add table inet rampart; nft delete table inet rampart; if [ -s $B/rampart-live.nft ]; then nft -f $B/rampart-live.nft; fi",
+        }),
+        _ => None,
+    }
+}
+
+/// Handlers that need a fresh connection to confirm them.
+pub fn is_guarded(h: Handler) -> bool {
+    guard(h).is_some()
+}
+
+/// Cancels the rollbacks once a fresh connection has succeeded.
+pub fn confirm_script() -> String {
+    [SSHD_ROLLBACK_UNIT, FIREWALL_ROLLBACK_UNIT]
+        .iter()
+        .map(|u| format!("systemctl stop {u}.timer >/dev/null 2>&1; systemctl reset-failed {u}.service >/dev/null 2>&1; "))
+        .collect::<String>()
+        + "true"
+}
+
+/// Rolls back at once (the fresh connection failed).
+pub fn rollback_script() -> String {
+    [SSHD_ROLLBACK_UNIT, FIREWALL_ROLLBACK_UNIT]
+        .iter()
+        .map(|u| {
+            format!("if systemctl is-active -q {u}.timer; then systemctl start {u}.service; fi; ")
+        })
+        .collect::<String>()
+        + "true"
 }
 
 /// Which steps succeeded, from the script's `@@ok N` / `@@fail N` lines,

@@ -75,14 +75,15 @@ pub async fn apply_changes(
         handlers,
         rolled_back: None,
     };
-    if result
-        .handlers
-        .iter()
-        .any(|(h, ok)| h == Handler::ReloadSshd.name() && *ok)
-    {
+    let guarded = [Handler::ReloadSshd, Handler::LoadFirewall];
+    if result.handlers.iter().any(|(h, ok)| {
+        *ok && guarded
+            .iter()
+            .any(|g| g.name() == h && super::apply::is_guarded(*g))
+    }) {
         match connect_after_reload(reconnect).await {
             Ok(fresh) => {
-                let confirmed = fresh.run(&apply::confirm_sshd_script(), b"").await;
+                let confirmed = fresh.run(&apply::confirm_script(), b"").await;
                 fresh.close().await;
                 if let Err(e) = confirmed {
                     result.rolled_back = Some(format!(
@@ -91,8 +92,8 @@ pub async fn apply_changes(
                 }
             }
             Err(e) => {
-                let _ = session.run(&apply::rollback_sshd_script(), b"").await;
-                result.rolled_back = Some(format!("a fresh SSH connection failed after reloading sshd ({e}); the previous sshd configuration was restored"));
+                let _ = session.run(&apply::rollback_script(), b"").await;
+                result.rolled_back = Some(format!("a fresh SSH connection failed after the change ({e}); the previous sshd configuration and firewall were restored"));
             }
         }
     }

@@ -131,6 +131,13 @@ pub fn plan(
         .iter()
         .filter(|hc| inv.waiver_for(&hc.control.id, &setup.host, today).is_none())
         .collect();
+    let firewall = enforced.iter().any(|hc| matches!(&hc.control.check, crate::controls::Check::Custom { name } if name == "firewall_ruleset"));
+    if let Some(risk) = firewall
+        .then(|| crate::controls::firewall_lockout_risk(&ctx))
+        .flatten()
+    {
+        return Err(format!("refused before anything was applied: {risk}"));
+    }
     let resources = dispatch::enforce(&enforced, &ctx)?;
     Ok(changes(&resources, facts))
 }
@@ -159,6 +166,7 @@ fn apply_rank(r: &Resource) -> u8 {
         Resource::Shell { .. } | Resource::LockPassword { .. } | Resource::LeaveGroup { .. } => 5,
         Resource::Service { .. } => 6,
         Resource::Sysctl { .. } => 7,
+        Resource::Trigger { .. } => 8,
     }
 }
 

@@ -14,8 +14,10 @@ pub enum Handler {
     ApplySysctl,
     RestartJournald,
     LoadAuditRules,
-    /// Special: guarded by a rollback timer and a fresh connection test.
+    /// Guarded by a rollback timer and a fresh connection test.
     ReloadSshd,
+    /// Loads rampart's nftables table atomically; guarded like sshd.
+    LoadFirewall,
 }
 
 impl Handler {
@@ -26,6 +28,7 @@ impl Handler {
             Handler::RestartJournald => "restart journald",
             Handler::LoadAuditRules => "load audit rules",
             Handler::ReloadSshd => "reload sshd",
+            Handler::LoadFirewall => "load firewall",
         }
     }
 
@@ -38,6 +41,7 @@ impl Handler {
             Handler::RestartJournald => "systemctl restart systemd-journald",
             Handler::LoadAuditRules => "augenrules --load >/dev/null",
             Handler::ReloadSshd => "systemctl reload ssh || systemctl reload sshd",
+            Handler::LoadFirewall => "nft -f /etc/nftables.d/rampart.nft",
         }
     }
 }
@@ -48,6 +52,7 @@ impl Handler {
 pub enum Validate {
     Sshd,
     Sudoers,
+    Nftables,
 }
 
 impl Validate {
@@ -55,6 +60,7 @@ impl Validate {
         match self {
             Validate::Sshd => "sshd -t -f",
             Validate::Sudoers => "visudo -cq -f",
+            Validate::Nftables => "nft -c -f",
         }
     }
 }
@@ -123,6 +129,13 @@ pub enum Resource {
         user: String,
         group: String,
     },
+    /// Runs `handler` when live state differs although the files match
+    /// (e.g. someone flushed the firewall); `needed` is judged from facts.
+    Trigger {
+        what: String,
+        needed: bool,
+        handler: Handler,
+    },
 }
 
 /// What a resource would change on a host.
@@ -155,6 +168,20 @@ fn unified_diff(path: &str, old: &str, new: &str) -> String {
 }
 
 impl Resource {
+    /// A managed file owned by root:root, without validation or secret.
+    pub fn root_file(path: &str, content: String, mode: u32, handlers: Vec<Handler>) -> Resource {
+        Resource::File {
+            path: path.into(),
+            content,
+            mode,
+            owner: "root".into(),
+            group: "root".into(),
+            validate: None,
+            handlers,
+            secret: false,
+        }
+    }
+
     /// The path of a file-like resource, for reading its current state.
     pub fn path(&self) -> Option<&str> {
         match self {
@@ -168,6 +195,7 @@ impl Resource {
     pub fn handlers(&self) -> &[Handler] {
         match self {
             Resource::File { handlers, .. } | Resource::Absent { handlers, .. } => handlers,
+            Resource::Trigger { handler, .. } => std::slice::from_ref(handler),
             _ => &[],
         }
     }
@@ -315,6 +343,9 @@ impl Resource {
                     self.change('~', format!("user {user}: lock the empty password"), None)
                 })
             }
+            Resource::Trigger { what, needed, .. } => {
+                needed.then(|| self.change('~', what.clone(), None))
+            }
             Resource::LeaveGroup { user, group } => facts
                 .groups
                 .iter()
@@ -376,7 +407,7 @@ impl Resource {
             Resource::Sysctl { key, value } => format!("sysctl -q -w {}", q(&format!("{key}={value}"))),
             Resource::Group { name } => format!("getent group {0} >/dev/null || groupadd {0}", q(name)),
             Resource::User { name, shell, groups } => format!(
-                "if getent passwd {n} >/dev/null; then usermod -s {s} -a -G {g} {n}; else useradd -m -s {s} -G {g} {n}; fi",
+                "if getent passwd {n} >/dev/null; then usermod -s {s} -a -G {g} {n}; else useradd -m -s {s} -G {g} {n} && chage -M -1 {n}; fi",
                 n = q(name),
                 s = q(shell),
                 g = q(&groups.join(","))
@@ -384,6 +415,7 @@ impl Resource {
             Resource::Shell { user, shell } => format!("usermod -s {} {}", q(shell), q(user)),
             Resource::LockPassword { user } => format!("passwd -l {} >/dev/null", q(user)),
             Resource::LeaveGroup { user, group } => format!("gpasswd -d {} {} >/dev/null", q(user), q(group)),
+            Resource::Trigger { .. } => "true".to_string(),
         }
     }
 }

@@ -20,6 +20,12 @@ s sshd; if have sshd; then mkdir -p /run/sshd 2>/dev/null; sshd -T 2>&1; echo "@
 s sysctl; sysctl -a 2>/dev/null
 s procsys; [ -w /proc/sys/net/ipv4/ip_forward ] && echo net; [ -w /proc/sys/kernel/hostname ] && echo kernel
 s nft; if have nft; then nft -j list ruleset 2>&1; echo "@@exit $?"; else echo "@@absent"; fi
+# The managed ruleset in the kernel's canonical form: loaded into a scratch
+# network namespace, so verify can compare it with the live table.
+s nft-desired
+if have nft && have unshare && [ -f /etc/nftables.d/rampart.nft ]; then
+  unshare -n sh -c 'nft -f /etc/nftables.d/rampart.nft && nft -j list table inet rampart' 2>&1; echo "@@exit $?"
+else echo "@@absent"; fi
 # Private and preshared keys never leave the host: masked before printing.
 s wg
 if have wg; then

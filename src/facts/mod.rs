@@ -49,7 +49,15 @@ pub fn collector_for(req: &Request) -> String {
 
 /// Gathers facts over an open session: one exec, one round trip.
 pub async fn gather(session: &Session, req: &Request) -> Result<Facts, FactsError> {
-    let out = session.run("sh -s", collector_for(req).as_bytes()).await?;
+    // SSH_CONNECTION is read before sudo, which does not keep it: it says
+    // which address the host sees rampart coming from.
+    let out = session
+        .run_after(
+            r#"printf '@@from %s\n' "$SSH_CONNECTION" >&2"#,
+            "sh -s",
+            collector_for(req).as_bytes(),
+        )
+        .await?;
     let text = out.stdout_text();
     if !text.contains("@@rampart-section hostname") {
         return Err(FactsError::Collector {
@@ -57,5 +65,7 @@ pub async fn gather(session: &Session, req: &Request) -> Result<Facts, FactsErro
             stderr: out.stderr_text().trim().to_string(),
         });
     }
-    Ok(parse::parse(&text))
+    let mut facts = parse::parse(&text);
+    facts.connection_from = parse::connection_from(&out.stderr_text());
+    Ok(facts)
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Facts {
     pub hostname: String,
     /// Host clock at collection, seconds since the epoch.
@@ -23,6 +24,8 @@ pub struct Facts {
     /// (a container may have them read-only).
     pub sysctl_writable: SysctlWritable,
     pub nftables: Probe<serde_json::Value>,
+    /// rampart's managed ruleset file, loaded in a scratch namespace.
+    pub nft_desired: Probe<serde_json::Value>,
     pub wireguard: Probe<Vec<WgInterface>>,
     pub block_devices: Vec<BlockDevice>,
     /// The inventory's declared disks, probed individually.
@@ -43,6 +46,8 @@ pub struct Facts {
     pub audit_rules: Probe<Vec<String>>,
     /// Age of the newest apt package list, seconds since the epoch (0: none).
     pub apt_lists_updated: u64,
+    /// The address the host sees rampart's connection come from.
+    pub connection_from: Option<std::net::IpAddr>,
 }
 
 impl Facts {

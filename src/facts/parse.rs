@@ -42,6 +42,9 @@ pub fn parse(raw: &str) -> Facts {
         nftables: probe(get("nft"), |t| {
             serde_json::from_str(t).unwrap_or(serde_json::Value::Null)
         }),
+        nft_desired: probe(get("nft-desired"), |t| {
+            serde_json::from_str(t).unwrap_or(serde_json::Value::Null)
+        }),
         wireguard: probe(get("wg"), wg_dump),
         block_devices: lsblk(get("lsblk")),
         disks: disks(get("disks")),
@@ -72,6 +75,7 @@ pub fn parse(raw: &str) -> Facts {
             .next()
             .and_then(|s| s.parse().ok())
             .unwrap_or(0),
+        connection_from: None,
     };
     facts.services = units(get("unit-files"), get("units"));
     facts.users = users(get("passwd"), get("shadow"));
@@ -449,6 +453,17 @@ pub fn file_modes(text: &str) -> BTreeMap<String, FileMode> {
             ))
         })
         .collect()
+}
+
+/// The client address from `@@from $SSH_CONNECTION` ("client port server port").
+pub fn connection_from(stderr: &str) -> Option<std::net::IpAddr> {
+    stderr.lines().find_map(|l| {
+        l.strip_prefix("@@from ")?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
 }
 
 pub fn files(text: &str) -> BTreeMap<String, Option<String>> {

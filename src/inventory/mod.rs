@@ -4,9 +4,11 @@
 //! then every semantic rule is checked, and all problems are reported
 //! together with file:line:column before any host is touched.
 
+pub mod edit;
 mod error;
 pub mod locate;
 mod model;
+pub mod residency;
 pub mod roles;
 mod select;
 mod validate;
@@ -19,7 +21,8 @@ use sha2::{Digest, Sha256};
 pub use error::{Diagnostic, InventoryError};
 pub use locate::{Position, PositionIndex};
 pub use model::{
-    HostSpec, InventoryFile, Network, Operator, Provider, SecretsSettings, SshSettings, Waiver,
+    CreateSpec, Flow, HostSpec, InventoryFile, Network, Operator, Proto, Provider, Residency,
+    SecretsSettings, SshSettings, Via, Waiver,
 };
 pub use roles::{RoleTable, PROFILES};
 pub use select::select_hosts;
@@ -49,6 +52,8 @@ pub struct Ssh {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Host {
     pub name: String,
+    /// Where rampart connects. Empty only for a host with `create:` whose
+    /// server has not been created yet (see [`Host::awaiting_creation`]).
     pub address: String,
     pub port: u16,
     pub provider: Provider,
@@ -58,11 +63,19 @@ pub struct Host {
     pub mesh_address: Option<IpAddr>,
     pub disks: Vec<PathBuf>,
     pub vars: std::collections::BTreeMap<String, serde_yaml::Value>,
+    /// How `provision` creates the server at Hetzner Cloud, if it does.
+    pub create: Option<CreateSpec>,
 }
 
 impl Host {
     pub fn has_profile(&self, profile: &str) -> bool {
         self.profiles.iter().any(|p| p == profile)
+    }
+
+    /// A host declared with `create:` and no address yet: only `provision`
+    /// can act on it (it creates the server and records the address).
+    pub fn awaiting_creation(&self) -> bool {
+        self.address.is_empty() && self.create.is_some()
     }
 }
 
@@ -79,6 +92,9 @@ pub struct Inventory {
     pub profiles_dir: Option<PathBuf>,
     pub hosts: Vec<Host>,
     pub waivers: Vec<Waiver>,
+    pub flows: Vec<Flow>,
+    /// Countries of the residency policy (RES-01); `None`: no policy.
+    pub residency: Option<Vec<String>>,
     #[serde(skip)]
     pub roles: RoleTable,
 }
@@ -123,6 +139,14 @@ impl Inventory {
                     || w.roles.iter().any(|r| host.roles.contains(r)))
                 && days_from_date(&w.expires).is_some_and(|last| today <= last)
         })
+    }
+
+    /// Hosts named `pattern`, or carrying it as a role.
+    pub fn hosts_matching(&self, pattern: &str) -> Vec<&Host> {
+        self.hosts
+            .iter()
+            .filter(|h| h.name == pattern || h.roles.iter().any(|r| r == pattern))
+            .collect()
     }
 
     pub fn host(&self, name: &str) -> Option<&Host> {
@@ -191,15 +215,21 @@ fn resolve(path: &Path, dir: &Path, source: &str, file: InventoryFile) -> Invent
             }
             Host {
                 name: name.clone(),
-                address: spec.address.clone(),
+                // validate::check has proven that only hosts with `create:`
+                // may lack an address.
+                address: spec.address.clone().unwrap_or_default(),
                 port: spec.port.unwrap_or(file.ssh.port),
                 provider: spec.provider,
-                location: spec.location.clone(),
+                location: spec
+                    .location
+                    .clone()
+                    .or_else(|| spec.create.as_ref().map(|c| c.location.clone())),
                 roles: spec.roles.clone(),
                 profiles: roles::canonical_order(profiles),
                 mesh_address: spec.mesh_address,
                 disks: spec.disks.clone(),
                 vars: spec.vars.clone(),
+                create: spec.create.clone(),
             }
         })
         .collect();
@@ -226,8 +256,15 @@ fn resolve(path: &Path, dir: &Path, source: &str, file: InventoryFile) -> Invent
         profiles_dir: file.profiles_dir.as_deref().map(|p| anchor(dir, p)),
         hosts,
         waivers: file.waivers.clone(),
+        flows: file.flows.clone(),
+        residency: file.residency.as_ref().map(|r| r.countries.clone()),
         roles,
     }
+}
+
+/// True for a name `hosts:` accepts (what validation checks).
+pub fn is_valid_host_name(name: &str) -> bool {
+    validate::is_valid_host_name(name)
 }
 
 pub fn hex_sha256(bytes: &[u8]) -> String {

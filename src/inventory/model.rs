@@ -31,6 +31,55 @@ pub struct InventoryFile {
     /// Accepted deviations: a control waived for hosts or roles until a date.
     #[serde(default)]
     pub waivers: Vec<Waiver>,
+    /// Traffic the firewall admits beyond the built-in flows.
+    #[serde(default)]
+    pub flows: Vec<Flow>,
+    /// Countries hosts may run in (control RES-01); absent: no policy.
+    #[serde(default)]
+    pub residency: Option<Residency>,
+}
+
+/// Data-residency policy: every host's location must be in one of these
+/// countries.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Residency {
+    /// ISO 3166-1 alpha-2 codes, upper case: `[FR, DE]`.
+    pub countries: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// Over the WireGuard mesh, from the sources' mesh addresses.
+    #[default]
+    Mesh,
+    /// Over the public network, from the sources' addresses.
+    Public,
+}
+
+/// `from` (a role or host) may reach `to` (a role or host) on `port`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flow {
+    pub from: String,
+    pub to: String,
+    pub port: u16,
+    #[serde(default = "default_proto")]
+    pub proto: Proto,
+    #[serde(default)]
+    pub via: Via,
+}
+
+fn default_proto() -> Proto {
+    Proto::Tcp
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -149,8 +198,11 @@ impl Provider {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostSpec {
-    /// IP address or DNS name rampart connects to.
-    pub address: String,
+    /// IP address or DNS name rampart connects to. Required, except for a
+    /// host with `create:` that does not exist yet: `provision` creates it
+    /// and records the address the provider gives it.
+    #[serde(default)]
+    pub address: Option<String>,
     #[serde(default)]
     pub port: Option<u16>,
     #[serde(default)]
@@ -169,6 +221,25 @@ pub struct HostSpec {
     /// Per-host overrides of profile values.
     #[serde(default)]
     pub vars: BTreeMap<String, serde_yaml::Value>,
+    /// A Hetzner Cloud server `provision` creates when it does not exist yet.
+    #[serde(default)]
+    pub create: Option<CreateSpec>,
+}
+
+/// How to create a Hetzner Cloud server (`POST /servers`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSpec {
+    /// Server type, e.g. `cx22`.
+    #[serde(rename = "type")]
+    pub server_type: String,
+    /// Image name, e.g. `debian-12`.
+    pub image: String,
+    /// Hetzner Cloud location: fsn1, nbg1, hel1, ash, hil, sin.
+    pub location: String,
+    /// Name of a Hetzner Cloud private network to attach the server to.
+    #[serde(default)]
+    pub network: Option<String>,
 }
 
 /// A CIDR network; a bare address means that single host.

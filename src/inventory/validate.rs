@@ -7,7 +7,8 @@ use std::path::Path;
 use std::str::FromStr;
 
 use super::locate::{Position, PositionIndex};
-use super::model::InventoryFile;
+use super::model::{HostSpec, InventoryFile, Provider};
+use super::residency;
 use super::roles::{RoleError, RoleTable, PROFILES};
 use super::{Diagnostic, Jump};
 
@@ -61,6 +62,8 @@ pub(super) fn check(
     check_role_definitions(&mut c, inv, &table);
     check_hosts(&mut c, inv, &table);
     check_waivers(&mut c, inv, &table);
+    check_flows(&mut c, inv, &table);
+    check_residency(&mut c, inv);
     c.diags
         .sort_by_key(|d| (d.position.line, d.position.column));
     c.diags
@@ -237,6 +240,10 @@ fn is_valid_address(a: &str) -> bool {
     IpAddr::from_str(a).is_ok() || is_valid_dns_name(a)
 }
 
+pub(super) fn is_valid_host_name(name: &str) -> bool {
+    is_valid_dns_name(name) && !(name.contains('.') && name.len() > 63)
+}
+
 fn is_valid_dns_name(a: &str) -> bool {
     !a.is_empty()
         && a.len() <= 253
@@ -262,19 +269,10 @@ fn check_hosts(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
     let mut mesh: HashMap<IpAddr, &str> = HashMap::new();
     for (name, h) in &inv.hosts {
         let base = format!("hosts.{name}");
-        if !is_valid_dns_name(name) || name.contains('.') && name.len() > 63 {
+        if !is_valid_host_name(name) {
             c.error_at(
                 c.index.key(&base).unwrap_or_default(),
                 format!("invalid host name {name:?}; expected letters, digits and `-`"),
-            );
-        }
-        if !is_valid_address(&h.address) {
-            c.error(
-                &format!("{base}.address"),
-                format!(
-                    "invalid address {:?}; expected an IPv4/IPv6 address or a DNS name",
-                    h.address
-                ),
             );
         }
         let port = h.port.unwrap_or(inv.ssh.port);
@@ -284,12 +282,30 @@ fn check_hosts(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
                 "port 0; expected a port from 1 to 65535".into(),
             );
         }
-        if let Some(other) = addresses.insert((h.address.to_ascii_lowercase(), port), name) {
-            c.error(
-                &format!("{base}.address"),
-                format!("address {}:{port} is already used by host `{other}`; expected each host at its own address", h.address),
-            );
+        match &h.address {
+            None if h.create.is_none() => c.error_key(
+                &base,
+                "host has no address; expected `address:` (an IP address or DNS name), or `create:` for a Hetzner Cloud server that provision creates".into(),
+            ),
+            None => {}
+            Some(address) => {
+                if !is_valid_address(address) {
+                    c.error(
+                        &format!("{base}.address"),
+                        format!(
+                            "invalid address {address:?}; expected an IPv4/IPv6 address or a DNS name"
+                        ),
+                    );
+                }
+                if let Some(other) = addresses.insert((address.to_ascii_lowercase(), port), name) {
+                    c.error(
+                        &format!("{base}.address"),
+                        format!("address {address}:{port} is already used by host `{other}`; expected each host at its own address"),
+                    );
+                }
+            }
         }
+        check_create(c, &base, h);
         if let Some(m) = h.mesh_address {
             if let Some(other) = mesh.insert(m, name) {
                 c.error(
@@ -315,6 +331,140 @@ fn check_hosts(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
                     format!("disk {:?} is not a device path; expected a path under /dev/ such as /dev/vdb", d.display().to_string()),
                 );
             }
+        }
+    }
+}
+
+/// `create:` is for Hetzner Cloud, and must name what `POST /servers`
+/// accepts.
+fn check_create(c: &mut Checker, base: &str, h: &HostSpec) {
+    let Some(create) = &h.create else {
+        return;
+    };
+    let at = format!("{base}.create");
+    if h.provider != Provider::Hetzner {
+        c.error_key(
+            &at,
+            format!(
+                "`create:` makes rampart create a Hetzner Cloud server, but this host has `provider: {}`; expected `provider: hetzner`",
+                h.provider.as_str()
+            ),
+        );
+    }
+    let is_name = |v: &str| {
+        !v.is_empty()
+            && v.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'))
+    };
+    if !is_name(&create.server_type) {
+        c.error(
+            &format!("{at}.type"),
+            format!(
+                "invalid server type {:?}; expected a Hetzner Cloud server type such as cx22",
+                create.server_type
+            ),
+        );
+    }
+    if !is_name(&create.image) {
+        c.error(
+            &format!("{at}.image"),
+            format!(
+                "invalid image {:?}; expected a Hetzner Cloud image name such as debian-12",
+                create.image
+            ),
+        );
+    }
+    if let Some(network) = &create.network {
+        if network.trim().is_empty() {
+            c.error(
+                &format!("{at}.network"),
+                "empty network name; expected the name of a Hetzner Cloud network".into(),
+            );
+        }
+    }
+    let Some(site) = crate::providers::hcloud_site(&create.location) else {
+        let cloud: Vec<&str> = crate::providers::SITES
+            .iter()
+            .filter(|s| s.hcloud)
+            .map(|s| s.code)
+            .collect();
+        c.error(
+            &format!("{at}.location"),
+            format!(
+                "unknown Hetzner Cloud location {:?}; expected one of {}",
+                create.location,
+                cloud.join(", ")
+            ),
+        );
+        return;
+    };
+    if let Some(location) = &h.location {
+        let same = residency::site_of(h.provider, location).is_some_and(|s| s.code == site.code);
+        if !same {
+            c.error(
+                &format!("{base}.location"),
+                format!(
+                    "location {location:?} differs from create.location {:?}; expected the same location (or only create.location)",
+                    create.location
+                ),
+            );
+        }
+    }
+}
+
+/// The residency policy's countries are ISO codes, and under a policy every
+/// host's location must name a known site: an unknown or missing location
+/// cannot be proven compliant, so it is an input error rather than a pass.
+fn check_residency(c: &mut Checker, inv: &InventoryFile) {
+    let Some(policy) = &inv.residency else {
+        return;
+    };
+    if policy.countries.is_empty() {
+        c.error(
+            "residency.countries",
+            "no countries; expected at least one ISO 3166-1 alpha-2 code, e.g. [DE, FR] (remove `residency:` for no policy)".into(),
+        );
+        return;
+    }
+    let mut seen = HashMap::new();
+    for (i, code) in policy.countries.iter().enumerate() {
+        let path = format!("residency.countries[{i}]");
+        if let Some(message) = residency::country_error(code) {
+            c.error(&path, message);
+        } else if let Some(first) = seen.insert(code.as_str(), i) {
+            c.error(
+                &path,
+                format!("{code} is listed twice (also residency.countries[{first}]); expected each country once"),
+            );
+        }
+    }
+    let policy_text = policy.countries.join(", ");
+    for (name, h) in &inv.hosts {
+        let base = format!("hosts.{name}");
+        let (location, path) = match (&h.location, &h.create) {
+            (Some(l), _) => (l, format!("{base}.location")),
+            (None, Some(create)) => (&create.location, format!("{base}.create.location")),
+            (None, None) => {
+                c.error_key(
+                    &base,
+                    format!("host has no `location:`, so residency [{policy_text}] cannot be proven; expected the provider location code (e.g. fsn1, gra)"),
+                );
+                continue;
+            }
+        };
+        if residency::site_of(h.provider, location).is_none() {
+            // A bad create.location is reported by check_create already.
+            if path.ends_with("create.location") {
+                continue;
+            }
+            c.error(
+                &path,
+                format!(
+                    "unknown location {location:?} for provider {}, so residency [{policy_text}] cannot be judged; expected one of {}",
+                    h.provider.as_str(),
+                    residency::known_codes(h.provider)
+                ),
+            );
         }
     }
 }
@@ -354,6 +504,22 @@ pub fn days_from_date(date: &str) -> Option<i64> {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     Some(era * 146097 + doe - 719468)
+}
+
+fn check_flows(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
+    for (i, f) in inv.flows.iter().enumerate() {
+        for (key, name) in [("from", &f.from), ("to", &f.to)] {
+            if !inv.hosts.contains_key(name) && !table.is_role(name) {
+                c.error(&format!("flows[{i}].{key}"), format!("`{name}` is neither a host nor a role; expected one of the hosts ({}) or roles", host_names(inv)));
+            }
+        }
+        if f.port == 0 {
+            c.error(
+                &format!("flows[{i}].port"),
+                "port 0; expected a port from 1 to 65535".into(),
+            );
+        }
+    }
 }
 
 fn check_waivers(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {

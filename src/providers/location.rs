@@ -3,6 +3,8 @@
 //! checks compare one normalised, lowercase site code, and keep the raw
 //! value next to it for display.
 
+use super::ProviderKind;
+
 /// Hetzner Cloud location names (`fsn1`, `nbg1`, `hel1`, `ash`, `hil`,
 /// `sin`) are already site codes.
 pub fn normalise_hcloud_location(name: &str) -> String {
@@ -22,7 +24,12 @@ pub fn normalise_robot_dc(dc: &str) -> String {
 pub fn normalise_ovh_datacenter(datacenter: &str) -> String {
     let lower = datacenter.trim().to_ascii_lowercase();
     let city = lower.split('-').next().unwrap_or_default();
-    strip_trailing_digits(city).to_string()
+    let site = strip_trailing_digits(city);
+    // `p19` (Paris) is a building code, not a city code with a number.
+    if site.len() < 2 {
+        return city.to_string();
+    }
+    site.to_string()
 }
 
 /// OVHcloud Public Cloud regions come in two forms:
@@ -60,6 +67,8 @@ const REGION_QUALIFIERS: &[&str] = &[
     "NORTHEAST",
     "NORTHWEST",
     "LZ",
+    // SecNumCloud variants of a region (`eu-west-gra-snc`): same site.
+    "SNC",
 ];
 
 fn dashed_region_site(upper: &str) -> String {
@@ -85,33 +94,164 @@ fn strip_trailing_digits(s: &str) -> &str {
     }
 }
 
+/// One site a provider runs servers in: its normalised code (what
+/// [`ProviderServer::location`](super::ProviderServer::location) holds and
+/// what inventories write), the ISO 3166-1 alpha-2 country it is in, and
+/// the city, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Site {
+    pub provider: ProviderKind,
+    pub code: &'static str,
+    pub country: &'static str,
+    pub city: &'static str,
+    /// A Hetzner Cloud location, where `POST /servers` can create servers.
+    pub hcloud: bool,
+}
+
+const fn hetzner(
+    code: &'static str,
+    country: &'static str,
+    city: &'static str,
+    hcloud: bool,
+) -> Site {
+    Site {
+        provider: ProviderKind::Hetzner,
+        code,
+        country,
+        city,
+        hcloud,
+    }
+}
+
+const fn ovh(code: &'static str, country: &'static str, city: &'static str) -> Site {
+    Site {
+        provider: ProviderKind::Ovh,
+        code,
+        country,
+        city,
+        hcloud: false,
+    }
+}
+
+/// Every site of every provider rampart knows, and the country it is in:
+/// the one table residency checks, `inventory sync` and `provision` read.
+///
+/// * Hetzner: the Cloud locations (`GET /locations`: fsn1, nbg1, hel1, ash,
+///   hil, sin) and the Robot data-centre parks (`FSN1-DCnn`, `NBG1-DCnn`,
+///   `HEL1-DCnn`, normalised to their site).
+/// * OVHcloud: dedicated-server data centres (`gra3`, `rbx-hz`, `eri1`,
+///   `ynm1`, `p19`...), Public Cloud regions in both spellings (`GRA11`,
+///   `DE1`, `UK1`, `US-EAST-VA-1`) and the regions of OVH's `RegionEnum`
+///   (`eu-west-par`, `eu-south-mil`, `ca-east-tor`, `ap-south-mum`, the
+///   Local Zones `eu-west-lz-bru`, `us-east-lz-nyc`...).
+///
+/// A site missing here is *unknown*, never compliant: the residency check
+/// refuses it and names the value.
+pub const SITES: &[Site] = &[
+    // Hetzner Cloud and Robot.
+    hetzner("fsn1", "DE", "Falkenstein", true),
+    hetzner("nbg1", "DE", "Nuremberg", true),
+    hetzner("hel1", "FI", "Helsinki", true),
+    hetzner("ash", "US", "Ashburn, VA", true),
+    hetzner("hil", "US", "Hillsboro, OR", true),
+    hetzner("sin", "SG", "Singapore", true),
+    // OVHcloud, France.
+    ovh("gra", "FR", "Gravelines"),
+    ovh("sbg", "FR", "Strasbourg"),
+    ovh("rbx", "FR", "Roubaix"),
+    ovh("par", "FR", "Paris"),
+    ovh("p19", "FR", "Paris"),
+    ovh("gsw", "FR", "Paris"),
+    ovh("mrs", "FR", "Marseille"),
+    // OVHcloud, rest of Europe.
+    ovh("lim", "DE", "Limburg"),
+    ovh("de1", "DE", "Frankfurt"),
+    ovh("waw", "PL", "Warsaw"),
+    ovh("uk", "GB", "London"),
+    ovh("eri", "GB", "Erith (London)"),
+    ovh("mnc", "GB", "Manchester"),
+    ovh("mil", "IT", "Milan"),
+    ovh("mad", "ES", "Madrid"),
+    ovh("lis", "PT", "Lisbon"),
+    ovh("bru", "BE", "Brussels"),
+    ovh("ams", "NL", "Amsterdam"),
+    ovh("lux", "LU", "Luxembourg"),
+    ovh("dln", "IE", "Dublin"),
+    ovh("vie", "AT", "Vienna"),
+    ovh("zrh", "CH", "Zurich"),
+    ovh("prg", "CZ", "Prague"),
+    ovh("buh", "RO", "Bucharest"),
+    ovh("sof", "BG", "Sofia"),
+    ovh("cph", "DK", "Copenhagen"),
+    ovh("hel", "FI", "Helsinki"),
+    ovh("osl", "NO", "Oslo"),
+    ovh("sto", "SE", "Stockholm"),
+    // OVHcloud, Africa.
+    ovh("rba", "MA", "Rabat"),
+    // OVHcloud, Canada.
+    ovh("bhs", "CA", "Beauharnois"),
+    ovh("tor", "CA", "Toronto"),
+    ovh("yyz", "CA", "Toronto"),
+    // OVHcloud, United States.
+    ovh("vin", "US", "Vint Hill, VA"),
+    ovh("va", "US", "Vint Hill, VA"),
+    ovh("hil", "US", "Hillsboro, OR"),
+    ovh("or", "US", "Hillsboro, OR"),
+    ovh("atl", "US", "Atlanta"),
+    ovh("bos", "US", "Boston"),
+    ovh("chi", "US", "Chicago"),
+    ovh("dal", "US", "Dallas"),
+    ovh("mia", "US", "Miami"),
+    ovh("nyc", "US", "New York"),
+    ovh("slc", "US", "Salt Lake City"),
+    ovh("stl", "US", "St. Louis"),
+    ovh("den", "US", "Denver"),
+    ovh("lax", "US", "Los Angeles"),
+    ovh("pao", "US", "Palo Alto"),
+    ovh("phx", "US", "Phoenix"),
+    ovh("sea", "US", "Seattle"),
+    // OVHcloud, Asia-Pacific.
+    ovh("sgp", "SG", "Singapore"),
+    ovh("syd", "AU", "Sydney"),
+    ovh("mum", "IN", "Mumbai"),
+    ovh("ynm", "IN", "Mumbai"),
+];
+
 /// ISO 3166-1 alpha-2 country of a normalised site code, for residency
-/// checks. `None` for a site this table does not know yet: callers must
-/// treat that as "unknown", never as compliant.
+/// checks. `None` for a site this table does not know: callers must treat
+/// that as "unknown", never as compliant.
 pub fn country_code(site: &str) -> Option<&'static str> {
-    let country = match site {
-        // Hetzner
-        "fsn1" | "nbg1" => "DE",
-        "hel1" => "FI",
-        "ash" | "hil" => "US",
-        "sin" => "SG",
-        // OVHcloud
-        "gra" | "sbg" | "rbx" | "par" => "FR",
-        "bhs" | "tor" => "CA",
-        "waw" => "PL",
-        "lim" | "de1" | "fra" => "DE",
-        "uk" | "eri" | "lon" => "GB",
-        "mil" => "IT",
-        "mad" => "ES",
-        "bru" => "BE",
-        "ams" => "NL",
-        "vin" | "va" | "or" => "US",
-        "sgp" => "SG",
-        "syd" => "AU",
-        "mum" => "IN",
-        _ => return None,
+    SITES.iter().find(|s| s.code == site).map(|s| s.country)
+}
+
+/// The site a location value names at `provider`, accepting every spelling
+/// the provider uses: the normalised code (`fsn1`, `gra`), a Hetzner
+/// datacenter (`FSN1-DC14`, `fsn1-dc14`), an OVH datacenter (`gra3`,
+/// `rbx-hz`) or Public Cloud region (`GRA11`, `EU-WEST-PAR`,
+/// `eu-west-gra-snc`). `None` when the value names no known site.
+pub fn resolve_site(provider: ProviderKind, raw: &str) -> Option<&'static Site> {
+    let lower = raw.trim().to_ascii_lowercase();
+    if lower.is_empty() {
+        return None;
+    }
+    let candidates = match provider {
+        ProviderKind::Hetzner => vec![lower, normalise_robot_dc(raw)],
+        ProviderKind::Ovh => vec![
+            lower,
+            normalise_ovh_region(raw),
+            normalise_ovh_datacenter(raw),
+        ],
     };
-    Some(country)
+    candidates.iter().find_map(|code| {
+        SITES
+            .iter()
+            .find(|s| s.provider == provider && s.code == code)
+    })
+}
+
+/// A Hetzner Cloud location, where servers can be created.
+pub fn hcloud_site(raw: &str) -> Option<&'static Site> {
+    resolve_site(ProviderKind::Hetzner, raw).filter(|s| s.hcloud)
 }
 
 #[cfg(test)]
@@ -153,6 +293,8 @@ mod tests {
             ("waw1", "waw"),
             ("lim3", "lim"),
             ("eri1", "eri"),
+            ("p19", "p19"),
+            ("ynm1", "ynm"),
         ] {
             assert_eq!(normalise_ovh_datacenter(raw), want, "{raw}");
         }
@@ -175,6 +317,8 @@ mod tests {
             ("CA-EAST-TOR", "tor"),
             ("US-EAST-VA-1", "va"),
             ("EU-WEST-LZ-BRU-A", "bru"),
+            ("eu-west-gra-snc", "gra"),
+            ("eu-central-lz-prg", "prg"),
         ] {
             assert_eq!(normalise_ovh_region(raw), want, "{raw}");
         }
@@ -188,5 +332,81 @@ mod tests {
         assert_eq!(country_code("uk"), Some("GB"));
         assert_eq!(country_code("bhs"), Some("CA"));
         assert_eq!(country_code("atlantis"), None);
+        assert_eq!(country_code("mil"), Some("IT"));
+        assert_eq!(country_code("sin"), Some("SG"));
+        assert_eq!(country_code("de1"), Some("DE"));
+    }
+
+    #[test]
+    fn every_spelling_resolves_to_its_site() {
+        let h = ProviderKind::Hetzner;
+        let o = ProviderKind::Ovh;
+        for (provider, raw, code, country) in [
+            (h, "fsn1", "fsn1", "DE"),
+            (h, "FSN1-DC14", "fsn1", "DE"),
+            (h, "nbg1-dc3", "nbg1", "DE"),
+            (h, "hel1", "hel1", "FI"),
+            (h, "ash", "ash", "US"),
+            (h, "hil", "hil", "US"),
+            (h, "sin", "sin", "SG"),
+            (o, "gra", "gra", "FR"),
+            (o, "gra3", "gra", "FR"),
+            (o, "GRA11", "gra", "FR"),
+            (o, "rbx-hz", "rbx", "FR"),
+            (o, "p19", "p19", "FR"),
+            (o, "eu-west-par", "par", "FR"),
+            (o, "eu-west-gra-snc", "gra", "FR"),
+            (o, "bhs", "bhs", "CA"),
+            (o, "BHS5", "bhs", "CA"),
+            (o, "waw1", "waw", "PL"),
+            (o, "lim", "lim", "DE"),
+            (o, "DE1", "de1", "DE"),
+            (o, "UK1", "uk", "GB"),
+            (o, "eri1", "eri", "GB"),
+            (o, "EU-SOUTH-MIL", "mil", "IT"),
+            (o, "US-EAST-VA-1", "va", "US"),
+            (o, "us-west-hil", "hil", "US"),
+            (o, "CA-EAST-TOR", "tor", "CA"),
+            (o, "AP-SOUTH-MUM-1", "mum", "IN"),
+            (o, "SGP1", "sgp", "SG"),
+            (o, "EU-WEST-LZ-BRU-A", "bru", "BE"),
+        ] {
+            let site = resolve_site(provider, raw);
+            assert_eq!(
+                site.map(|s| (s.code, s.country)),
+                Some((code, country)),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_or_foreign_codes_do_not_resolve() {
+        assert_eq!(resolve_site(ProviderKind::Hetzner, "atlantis"), None);
+        assert_eq!(resolve_site(ProviderKind::Hetzner, ""), None);
+        // An OVH site is not a Hetzner one, and the other way round.
+        assert_eq!(resolve_site(ProviderKind::Hetzner, "gra"), None);
+        assert_eq!(resolve_site(ProviderKind::Ovh, "fsn1"), None);
+    }
+
+    #[test]
+    fn only_hetzner_cloud_locations_can_create_servers() {
+        assert_eq!(hcloud_site("nbg1").map(|s| s.code), Some("nbg1"));
+        assert_eq!(hcloud_site("gra"), None);
+        assert_eq!(hcloud_site("mars1"), None);
+    }
+
+    #[test]
+    fn the_table_has_each_site_once_per_provider_and_valid_countries() {
+        let mut seen = std::collections::BTreeSet::new();
+        for s in SITES {
+            assert!(seen.insert((s.provider, s.code)), "{} twice", s.code);
+            assert!(
+                s.country.len() == 2 && s.country.chars().all(|c| c.is_ascii_uppercase()),
+                "{}",
+                s.country
+            );
+            assert_eq!(s.code, s.code.to_ascii_lowercase());
+        }
     }
 }

@@ -37,9 +37,12 @@ mod http;
 mod labels;
 mod location;
 
+pub mod create;
 pub mod hcloud;
+pub mod live;
 pub mod ovh;
 pub mod robot;
+pub mod sync;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -51,8 +54,8 @@ pub use config::{process_env, EnvLookup, HttpOptions, PollPolicy, RetryPolicy, S
 pub use error::{ApiError, ProviderError, RateLimitError};
 pub use labels::LabelSelector;
 pub use location::{
-    country_code, normalise_hcloud_location, normalise_ovh_datacenter, normalise_ovh_region,
-    normalise_robot_dc,
+    country_code, hcloud_site, normalise_hcloud_location, normalise_ovh_datacenter,
+    normalise_ovh_region, normalise_robot_dc, resolve_site, Site, SITES,
 };
 
 /// Which company hosts a server.
@@ -158,6 +161,44 @@ impl Provider for AnyProvider {
             AnyProvider::Hcloud(c) => Provider::find_server(c, name).await,
             AnyProvider::Robot(c) => Provider::find_server(c, name).await,
             AnyProvider::Ovh(c) => Provider::find_server(c, name).await,
+        }
+    }
+}
+
+impl AnyProvider {
+    /// The company behind this client.
+    pub fn kind(&self) -> ProviderKind {
+        match self {
+            AnyProvider::Hcloud(_) | AnyProvider::Robot(_) => ProviderKind::Hetzner,
+            AnyProvider::Ovh(_) => ProviderKind::Ovh,
+        }
+    }
+}
+
+/// The API clients that serve one provider's servers, by client name.
+pub fn client_names(kind: ProviderKind) -> &'static [&'static str] {
+    match kind {
+        ProviderKind::Hetzner => &["hcloud", "robot"],
+        ProviderKind::Ovh => &["ovh"],
+    }
+}
+
+/// The environment variables that configure a client, for messages.
+pub fn credential_hint(client: &str) -> &'static str {
+    match client {
+        "hcloud" => "HCLOUD_TOKEN",
+        "robot" => "HROBOT_API_USER and HROBOT_API_PASSWORD",
+        "ovh" => "OVH_APPLICATION_KEY, OVH_APPLICATION_SECRET and OVH_CONSUMER_KEY",
+        _ => "its credentials",
+    }
+}
+
+impl ProviderKind {
+    /// The word inventories use: `hetzner`, `ovh`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Hetzner => "hetzner",
+            ProviderKind::Ovh => "ovh",
         }
     }
 }

@@ -1,27 +1,13 @@
 //! Where each host runs, for the report's residency section: provider and
-//! location from the inventory, the site and country they name (through
-//! the providers' location helpers), and the verdict against the
-//! inventory's residency policy when there is one.
-//!
-//! This is the report's own small judgement, kept in one place so it can
-//! give way to the inventory's residency module once that lands: a
-//! location the tables do not know is "unknown", never "inside".
+//! location from the inventory, the site, city and country they name, and
+//! the verdict of the inventory's residency judgement (RES-01,
+//! [`crate::inventory::residency`]) when the inventory declares a policy.
+//! Without a policy the places are still shown, with no verdict.
 
 use serde::{Deserialize, Serialize};
 
-use crate::inventory::{Host, Inventory, Provider};
-use crate::providers::{
-    country_code, normalise_hcloud_location, normalise_ovh_datacenter, normalise_ovh_region,
-    normalise_robot_dc,
-};
-
-/// The countries the inventory allows hosts to run in; `None`: no policy.
-///
-/// The inventory key `residency: {countries: [..]}` is not part of this
-/// version's inventory model, so there is never a policy yet.
-pub fn policy_of(_inv: &Inventory) -> Option<Vec<String>> {
-    None
-}
+use crate::inventory::residency as policy;
+use crate::inventory::{Host, Inventory};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -60,6 +46,8 @@ pub struct HostResidency {
     /// The normalised site code the location names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
     /// ISO 3166-1 alpha-2 country of the site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
@@ -116,74 +104,42 @@ impl Residency {
     }
 }
 
-/// Hetzner's sites in [`country_code`]'s table; every other site there is
-/// OVHcloud's. (The providers' unified site table, once it lands, knows
-/// each site's provider itself.)
-const HETZNER_SITES: &[&str] = &["fsn1", "nbg1", "hel1", "ash", "hil", "sin"];
-
-type Normalise = fn(&str) -> String;
-const HETZNER_SPELLINGS: [Normalise; 2] = [normalise_hcloud_location, normalise_robot_dc];
-const OVH_SPELLINGS: [Normalise; 2] = [normalise_ovh_datacenter, normalise_ovh_region];
-
-/// The site code and country a provider's location names, if known; a
-/// site of the other provider is not a match.
-pub fn site_and_country(provider: Provider, location: &str) -> Option<(String, &'static str)> {
-    let known = |hetzner: bool, site: &String| {
-        HETZNER_SITES.contains(&site.as_str()) == hetzner && country_code(site).is_some()
-    };
-    let hetzner = || {
-        HETZNER_SPELLINGS
-            .iter()
-            .map(|f| f(location))
-            .find(|s| known(true, s))
-    };
-    let ovh = || {
-        OVH_SPELLINGS
-            .iter()
-            .map(|f| f(location))
-            .find(|s| known(false, s))
-    };
-    let site = match provider {
-        Provider::Hetzner => hetzner(),
-        Provider::Ovh => ovh(),
-        Provider::Other => hetzner().or_else(ovh),
-    }?;
-    country_code(&site).map(|c| (site, c))
-}
-
-/// Residency of `hosts` against `policy` (`None`: no policy).
-pub fn judge(policy: Option<Vec<String>>, hosts: &[&Host]) -> Residency {
+/// Residency of `hosts`: places from the inventory's site table, verdicts
+/// from its residency judgement (none without a policy).
+pub fn judge(inv: &Inventory, hosts: &[&Host]) -> Residency {
+    let judged = policy::judge(inv, hosts);
     let hosts = hosts
         .iter()
         .map(|h| {
-            let found = h
+            let site = h
                 .location
                 .as_deref()
-                .and_then(|l| site_and_country(h.provider, l));
-            let verdict = match (&policy, &h.location, &found) {
-                (None, _, _) => Verdict::NoPolicy,
-                (Some(_), None, _) => Verdict::NoLocation,
-                (Some(_), Some(_), None) => Verdict::UnknownLocation,
-                (Some(p), Some(_), Some((_, country))) => {
-                    if p.iter().any(|c| c == country) {
-                        Verdict::Inside
-                    } else {
-                        Verdict::Outside
-                    }
-                }
+                .and_then(|l| policy::site_of(h.provider, l));
+            let verdict = match judged
+                .hosts
+                .iter()
+                .find(|j| j.host == h.name)
+                .map(|j| &j.verdict)
+            {
+                None => Verdict::NoPolicy,
+                Some(policy::Verdict::Inside { .. }) => Verdict::Inside,
+                Some(policy::Verdict::Outside { .. }) => Verdict::Outside,
+                Some(policy::Verdict::NoLocation) => Verdict::NoLocation,
+                Some(policy::Verdict::UnknownLocation) => Verdict::UnknownLocation,
             };
             HostResidency {
                 host: h.name.clone(),
                 provider: h.provider.as_str().to_string(),
                 location: h.location.clone(),
-                site: found.as_ref().map(|(s, _)| s.clone()),
-                country: found.map(|(_, c)| c.to_string()),
+                site: site.map(|s| s.code.to_string()),
+                city: site.map(|s| s.city.to_string()),
+                country: site.map(|s| s.country.to_string()),
                 verdict,
             }
         })
         .collect();
     Residency {
-        policy,
+        policy: judged.countries,
         inventory_available: true,
         hosts,
     }
@@ -192,81 +148,40 @@ pub fn judge(policy: Option<Vec<String>>, hosts: &[&Host]) -> Residency {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
-    fn host(name: &str, provider: Provider, location: Option<&str>) -> Host {
-        Host {
-            name: name.into(),
-            address: "192.0.2.1".into(),
-            port: 22,
-            provider,
-            location: location.map(str::to_string),
-            roles: vec![],
-            profiles: vec![],
-            mesh_address: None,
-            disks: vec![],
-            vars: Default::default(),
-        }
-    }
-
-    #[test]
-    fn locations_name_countries() {
-        assert_eq!(
-            site_and_country(Provider::Hetzner, "fsn1"),
-            Some(("fsn1".into(), "DE"))
+    fn inventory(residency: &str) -> Inventory {
+        let text = format!(
+            "{residency}hosts:\n  a: {{address: 192.0.2.1, provider: hetzner, location: fsn1, roles: [base]}}\n  b: {{address: 192.0.2.2, provider: hetzner, location: hel1, roles: [base]}}\n  c: {{address: 192.0.2.3, provider: ovh, location: gra3, roles: [base]}}\n"
         );
-        assert_eq!(
-            site_and_country(Provider::Hetzner, "HEL1-DC2"),
-            Some(("hel1".into(), "FI"))
-        );
-        assert_eq!(
-            site_and_country(Provider::Ovh, "gra3"),
-            Some(("gra".into(), "FR"))
-        );
-        assert_eq!(
-            site_and_country(Provider::Ovh, "EU-WEST-PAR"),
-            Some(("par".into(), "FR"))
-        );
-        assert_eq!(
-            site_and_country(Provider::Other, "sbg"),
-            Some(("sbg".into(), "FR"))
-        );
-        // A Hetzner host cannot be in an OVH city.
-        assert_eq!(site_and_country(Provider::Hetzner, "gra"), None);
-        assert_eq!(site_and_country(Provider::Ovh, "atlantis"), None);
+        Inventory::parse(Path::new("inventory.yaml"), &text).expect("valid inventory")
     }
 
     #[test]
     fn hosts_are_judged_against_the_policy() {
-        let hosts = [
-            host("a", Provider::Hetzner, Some("fsn1")),
-            host("b", Provider::Hetzner, Some("hel1")),
-            host("c", Provider::Ovh, Some("atlantis")),
-            host("d", Provider::Other, None),
-        ];
-        let refs: Vec<&Host> = hosts.iter().collect();
-        let r = judge(Some(vec!["FR".into(), "DE".into()]), &refs);
+        let inv = inventory("residency: {countries: [FR, DE]}\n");
+        let hosts: Vec<&Host> = inv.hosts.iter().collect();
+        let r = judge(&inv, &hosts);
         let verdicts: Vec<_> = r.hosts.iter().map(|h| h.verdict).collect();
         assert_eq!(
             verdicts,
-            [
-                Verdict::Inside,
-                Verdict::Outside,
-                Verdict::UnknownLocation,
-                Verdict::NoLocation
-            ]
+            [Verdict::Inside, Verdict::Outside, Verdict::Inside]
         );
         assert_eq!(r.hosts[1].country.as_deref(), Some("FI"));
-        assert!(r
-            .conclusion()
-            .contains("1 host(s) outside the policy (FR, DE)"));
-        assert!(r
-            .conclusion()
-            .contains("2 whose residency cannot be proven"));
+        assert_eq!(r.hosts[2].site.as_deref(), Some("gra"));
+        assert_eq!(r.policy, Some(vec!["FR".to_string(), "DE".to_string()]));
+        assert_eq!(r.conclusion(), "1 host(s) outside the policy (FR, DE)");
+    }
 
-        let none = judge(None, &refs);
-        assert!(none.hosts.iter().all(|h| h.verdict == Verdict::NoPolicy));
-        assert_eq!(none.hosts[0].country.as_deref(), Some("DE"));
-        assert!(none.conclusion().starts_with("no residency policy"));
+    #[test]
+    fn without_a_policy_places_are_shown_and_not_judged() {
+        let inv = inventory("");
+        let hosts: Vec<&Host> = inv.hosts.iter().collect();
+        let r = judge(&inv, &hosts);
+        assert!(r.hosts.iter().all(|h| h.verdict == Verdict::NoPolicy));
+        assert_eq!(r.hosts[0].country.as_deref(), Some("DE"));
+        assert!(r.hosts[0].city.is_some());
+        assert!(r.conclusion().starts_with("no residency policy"));
         assert!(Residency::unavailable()
             .conclusion()
             .starts_with("not judged"));

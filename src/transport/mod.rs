@@ -250,7 +250,23 @@ impl Session {
     /// Runs `command` as root (through `sudo -n` for other accounts), feeding
     /// `stdin` to it. Secrets belong in `stdin`, never in `command`.
     pub async fn run(&self, command: &str, stdin: &[u8]) -> Result<Output, TransportError> {
-        let wrapped = privileged(&self.user, command);
+        self.run_after("", command, stdin).await
+    }
+
+    /// Like [`Session::run`], with `prefix` run first as the connected
+    /// account, outside sudo (to read the login's own environment).
+    pub async fn run_after(
+        &self,
+        prefix: &str,
+        command: &str,
+        stdin: &[u8],
+    ) -> Result<Output, TransportError> {
+        let privileged = privileged(&self.user, command);
+        let wrapped = if prefix.is_empty() {
+            privileged
+        } else {
+            format!("{prefix}; {privileged}")
+        };
         let out = self.exec_raw(&wrapped, stdin).await?;
         if self.user != "root"
             && out.status == Some(1)

@@ -10,8 +10,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::controls::firewall;
 use crate::inventory::{hex_sha256, Host, Inventory};
-use crate::report::document::{self, Context, InventoryRef, Signing, Source, SourceKind};
+use crate::report::document::{
+    self, Context, HostFlows, InventoryRef, Signing, Source, SourceKind,
+};
 use crate::report::residency::{self, Residency};
 use crate::report::sign::Signer;
 use crate::report::{diff, encrypt, html, markdown, redact, time, VerifyRun};
@@ -52,7 +55,7 @@ pub async fn run(g: &GlobalArgs, a: ReportArgs) -> anyhow::Result<Exit> {
     let (mut run, source, inventory, hosts) = match &a.from {
         Some(path) => {
             let (run, sha) = read_saved(path)?;
-            let inventory = inventory_for_saved(g, &run)?;
+            let inventory = inventory_for_saved(g)?;
             let source = Source {
                 kind: SourceKind::Saved,
                 path: Some(path.display().to_string()),
@@ -93,9 +96,15 @@ pub async fn run(g: &GlobalArgs, a: ReportArgs) -> anyhow::Result<Exit> {
     };
 
     redact::sanitize(&mut run);
+    let host_refs: Vec<&Host> = hosts.iter().collect();
     let residency = match &inventory {
-        Some(inv) => residency::judge(inv, &hosts.iter().collect::<Vec<_>>()),
+        Some(inv) => residency::judge(inv, &host_refs),
         None => Residency::unavailable(),
+    };
+    let built_profiles = built_profiles(inventory.as_ref());
+    let flows = match &inventory {
+        Some(inv) => flows(inv, &host_refs),
+        None => Vec::new(),
     };
     let now = time::now_secs();
     let report = document::build(
@@ -109,6 +118,8 @@ pub async fn run(g: &GlobalArgs, a: ReportArgs) -> anyhow::Result<Exit> {
                 public_key: s.public_key_line(),
             }),
             residency,
+            built_profiles,
+            flows,
         },
     );
 
@@ -160,6 +171,34 @@ pub async fn run(g: &GlobalArgs, a: ReportArgs) -> anyhow::Result<Exit> {
     })
 }
 
+/// Profiles this version defines: the inventory's catalog (its
+/// `profiles_dir` may override the built-in ones), else the built-in ones.
+fn built_profiles(inv: Option<&Inventory>) -> Vec<String> {
+    let names = |ps: &[crate::controls::Profile]| ps.iter().map(|p| p.profile.clone()).collect();
+    if let Some(Ok(c)) = inv.map(crate::engine::host::Catalog::load) {
+        return names(&c.profiles);
+    }
+    crate::controls::builtin_profiles()
+        .map(|ps| names(&ps))
+        .unwrap_or_default()
+}
+
+/// What the firewall admits into each host with the firewall profile.
+fn flows(inv: &Inventory, hosts: &[&Host]) -> Vec<HostFlows> {
+    hosts
+        .iter()
+        .filter(|h| h.has_profile("firewall"))
+        .filter_map(|h| {
+            firewall::admitted_flows(inv, h)
+                .ok()
+                .map(|flows| HostFlows {
+                    host: h.name.clone(),
+                    flows,
+                })
+        })
+        .collect()
+}
+
 fn read_saved(path: &Path) -> anyhow::Result<(VerifyRun, String)> {
     let bytes = std::fs::read(path)
         .map_err(|e| UsageError(format!("{}: cannot read: {e}", path.display())))?;
@@ -169,28 +208,24 @@ fn read_saved(path: &Path) -> anyhow::Result<(VerifyRun, String)> {
     Ok((run, hex_sha256(&bytes)))
 }
 
-/// The inventory of a saved run, for hosts' places and recipients: `-i`
-/// (or $RAMPART_INVENTORY) if given, where it must load; otherwise the
-/// path the run recorded, then ./inventory.yaml, when they load.
-fn inventory_for_saved(g: &GlobalArgs, run: &VerifyRun) -> anyhow::Result<Option<Inventory>> {
+/// The inventory of a saved run, for hosts' places, flows and recipients:
+/// `-i` (or $RAMPART_INVENTORY), which must load; else ./inventory.yaml
+/// when it exists and loads; else none (the report says what it lacks).
+fn inventory_for_saved(g: &GlobalArgs) -> anyhow::Result<Option<Inventory>> {
     if g.inventory.is_some() {
         return Ok(Some(load_inventory(g)?));
     }
-    for candidate in [
-        PathBuf::from(&run.inventory),
-        PathBuf::from("inventory.yaml"),
-    ] {
-        if candidate.is_file() {
-            match Inventory::load(&candidate) {
-                Ok(inv) => return Ok(Some(inv)),
-                Err(e) => eprintln!(
-                    "warning: not using {} for hosts' places: {e}",
-                    candidate.display()
-                ),
-            }
+    let default = PathBuf::from("inventory.yaml");
+    if !default.is_file() {
+        return Ok(None);
+    }
+    match Inventory::load(&default) {
+        Ok(inv) => Ok(Some(inv)),
+        Err(e) => {
+            eprintln!("warning: not using ./inventory.yaml: {e}");
+            Ok(None)
         }
     }
-    Ok(None)
 }
 
 fn inventory_ref(inv: &Inventory, run: &VerifyRun) -> InventoryRef {

@@ -168,6 +168,64 @@ pub fn ssh_sources(inv: &Inventory) -> Result<Vec<IpNet>, String> {
     Ok(nets)
 }
 
+/// One kind of new inbound traffic the rendered table admits into a host
+/// (established traffic, loopback and ICMP aside), for reports.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AdmittedFlow {
+    /// `tcp` or `udp`.
+    pub proto: String,
+    pub port: u16,
+    /// Source networks and addresses; `None`: from anywhere; empty: no
+    /// host matches, so nothing is admitted.
+    pub from: Option<Vec<String>>,
+    /// Only through the WireGuard interface.
+    pub via_mesh: bool,
+    pub comment: String,
+}
+
+/// What [`render`] admits into `host`, in the table's order.
+pub fn admitted_flows(inv: &Inventory, host: &Host) -> Result<Vec<AdmittedFlow>, String> {
+    let mut out = vec![AdmittedFlow {
+        proto: "tcp".into(),
+        port: 22,
+        from: Some(
+            ssh_sources(inv)?
+                .iter()
+                .map(|n| n.trunc().to_string())
+                .collect(),
+        ),
+        via_mesh: false,
+        comment: "ssh from admin sources and bastions".into(),
+    }];
+    if host.has_profile("mesh") {
+        let mut peers = Vec::new();
+        for h in inv
+            .hosts
+            .iter()
+            .filter(|h| h.name != host.name && h.has_profile("mesh"))
+        {
+            peers.push(ip_of(h)?.to_string());
+        }
+        out.push(AdmittedFlow {
+            proto: "udp".into(),
+            port: WIREGUARD_PORT,
+            from: Some(peers),
+            via_mesh: false,
+            comment: "wireguard from mesh peers".into(),
+        });
+    }
+    for a in allows(inv, host)? {
+        out.push(AdmittedFlow {
+            proto: if a.proto == Proto::Tcp { "tcp" } else { "udp" }.into(),
+            port: a.port,
+            from: a.from.map(|s| s.v4.into_iter().chain(s.v6).collect()),
+            via_mesh: a.via_mesh,
+            comment: a.comment,
+        });
+    }
+    Ok(out)
+}
+
 /// The table, rendered from the inventory.
 pub fn render(inv: &Inventory, host: &Host) -> Result<String, String> {
     let mut admin = Sources::default();
@@ -502,6 +560,41 @@ mod tests {
             "set admin6 { type ipv6_addr; flags interval; elements = { 2001:db8::/48 }; }"
         ));
         assert!(r.contains("policy drop;"));
+    }
+
+    #[test]
+    fn admitted_flows_list_what_the_table_accepts() {
+        let inv = inv();
+        let flows = admitted_flows(&inv, inv.host("app-1").expect("host")).expect("flows");
+        let line = |f: &AdmittedFlow| {
+            format!(
+                "{}/{} {:?} mesh={} {}",
+                f.port, f.proto, f.from, f.via_mesh, f.comment
+            )
+        };
+        let lines: Vec<String> = flows.iter().map(line).collect();
+        assert_eq!(
+            lines,
+            [
+                "22/tcp Some([\"203.0.113.0/28\", \"2001:db8::/48\", \"198.51.100.5/32\"]) mesh=false ssh from admin sources and bastions",
+                "51820/udp Some([\"198.51.100.7\", \"198.51.100.9\"]) mesh=false wireguard from mesh peers",
+                "8080/tcp Some([\"10.99.0.1\"]) mesh=true app from edge over the mesh",
+                "9100/tcp Some([\"198.51.100.5\"]) mesh=false flow bastion-1 -> app 9100/tcp",
+            ]
+        );
+        let rendered = rules("app-1");
+        for f in &flows {
+            assert!(
+                rendered.contains(&f.comment),
+                "{} not in the table",
+                f.comment
+            );
+        }
+        let edge = admitted_flows(&inv, inv.host("edge-1").expect("host")).expect("flows");
+        assert!(
+            edge.iter().any(|f| f.port == 443 && f.from.is_none()),
+            "from anywhere"
+        );
     }
 
     #[test]

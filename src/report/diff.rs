@@ -296,7 +296,7 @@ pub fn render_text(d: &RunDiff) -> String {
             };
             let _ = writeln!(
                 out,
-                "  {mark} {:<7} {:<8} {} → {}  {}",
+                "  {mark} {:<7} {:<10} {} → {}  {}",
                 c.id,
                 format!("[{}]", severity(c.severity)),
                 status(c.old),
@@ -384,7 +384,7 @@ mod tests {
         assert!(text.contains("host added: d"), "{text}");
         assert!(text.contains("host removed: c"), "{text}");
         assert!(text.contains("+ SSH-02  [critical] fail → pass"), "{text}");
-        assert!(text.contains("- KRN-01  [medium] pass → fail"), "{text}");
+        assert!(text.contains("- KRN-01  [medium]   pass → fail"), "{text}");
         assert!(!d.is_empty());
         assert!(diff(&old, &old).is_empty());
         assert!(render_text(&diff(&old, &old)).contains("no differences"));

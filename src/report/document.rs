@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::residency::Residency;
 use super::{ControlResult, HostState, VerifyRun};
+use crate::controls::firewall::AdmittedFlow;
 use crate::controls::{Severity, Status};
 
 pub const REPORT_SCHEMA_ID: &str = "https://rampart.invalid/schemas/report-1.json";
@@ -206,6 +207,8 @@ pub struct FailingHost {
 pub enum AreaState {
     /// Controls of the area were judged.
     Judged,
+    /// No host of the run has the area's profile.
+    NotInRun,
     /// The profile that covers the area is not built in this version.
     NotBuilt,
 }
@@ -218,13 +221,32 @@ pub struct Area {
     pub state: AreaState,
     /// What the section shows, or plainly why it has no data.
     pub note: String,
-    /// Control families whose results make up the area.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub families: Vec<String>,
+    /// The profile whose results make up the area.
+    pub profile: String,
+    /// Only this control family of the profile (kernel: KRN of baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
     pub tally: Tally,
     /// Hosts whose roles ask for the area's profile while it is not built.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts_declaring: Vec<String>,
+    /// Firewall area: what each host's rendered table admits, from the
+    /// inventory (FW-02 judges the live table against it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<HostFlows>,
+}
+
+impl Area {
+    /// Whether a result belongs to the area.
+    pub fn covers(&self, r: &ControlResult) -> bool {
+        r.profile == self.profile && self.family.as_deref().is_none_or(|f| family_of(&r.id) == f)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HostFlows {
+    pub host: String,
+    pub flows: Vec<AdmittedFlow>,
 }
 
 /// A saved run: `verify --format json` output, or a report JSON (whose
@@ -258,7 +280,7 @@ pub fn family_name(family: &str) -> &'static str {
     match family {
         "SSH" => "SSH server",
         "KRN" => "Kernel",
-        "FS" => "Filesystems and permissions",
+        "FS" => "Files and permissions",
         "PKG" => "Packages and services",
         "LOG" => "Logging and audit",
         "SYS" => "System",
@@ -297,17 +319,22 @@ pub struct Context {
     pub source: Source,
     pub signing: Option<Signing>,
     pub residency: Residency,
+    /// Profiles this version defines (an area whose profile is not among
+    /// them says so).
+    pub built_profiles: Vec<String>,
+    /// What each firewalled host's table admits, when the inventory is known.
+    pub flows: Vec<HostFlows>,
 }
 
 /// The profile areas the report has a section for, in order: (area, title,
-/// profile, control families).
-const AREAS: &[(&str, &str, &str, &[&str])] = &[
-    ("ssh", "SSH server", "ssh", &["SSH"]),
-    ("kernel", "Kernel", "baseline", &["KRN"]),
-    ("firewall", "Firewall flows", "firewall", &[]),
-    ("mesh", "Mesh peers and handshakes", "mesh", &[]),
-    ("disks", "Disks and their encryption", "luks", &[]),
-    ("proxy", "Edge proxy TLS", "proxy", &[]),
+/// profile, control family within the profile).
+const AREAS: &[(&str, &str, &str, Option<&str>)] = &[
+    ("ssh", "SSH server", "ssh", None),
+    ("kernel", "Kernel", "baseline", Some("KRN")),
+    ("firewall", "Firewall flows", "firewall", None),
+    ("mesh", "Mesh peers and handshakes", "mesh", None),
+    ("disks", "Disks and their encryption", "luks", None),
+    ("proxy", "Edge proxy TLS", "proxy", None),
 ];
 
 /// Builds the report; `run` should already be sanitized.
@@ -336,7 +363,13 @@ pub fn build(run: VerifyRun, ctx: Context) -> Report {
             HostReport {
                 host: h.host.clone(),
                 state: h.state,
-                score: tally.score(),
+                // An unreachable host has no score, whatever was judged
+                // without it (residency).
+                score: if h.state == HostState::Unreachable {
+                    None
+                } else {
+                    tally.score()
+                },
                 tally,
                 provider: place.provider,
                 location: place.location,
@@ -366,7 +399,7 @@ pub fn build(run: VerifyRun, ctx: Context) -> Report {
     };
     let families = families(&run.results);
     let failures = failures(&run.results);
-    let areas = areas(&run);
+    let areas = areas(&run, &ctx.built_profiles, &ctx.flows);
     Report {
         schema: REPORT_SCHEMA_ID.into(),
         generated_at: ctx.generated_at,
@@ -441,14 +474,14 @@ fn failures(results: &[ControlResult]) -> Vec<Failure> {
     out
 }
 
-fn areas(run: &VerifyRun) -> Vec<Area> {
+fn areas(run: &VerifyRun, built: &[String], flows: &[HostFlows]) -> Vec<Area> {
     AREAS
         .iter()
-        .map(|(area, title, profile, fams)| {
+        .map(|(area, title, profile, family)| {
             let results: Vec<&ControlResult> = run
                 .results
                 .iter()
-                .filter(|r| fams.contains(&family_of(&r.id)))
+                .filter(|r| r.profile == *profile && family.is_none_or(|f| family_of(&r.id) == f))
                 .collect();
             let hosts_declaring: Vec<String> = run
                 .hosts
@@ -456,8 +489,12 @@ fn areas(run: &VerifyRun) -> Vec<Area> {
                 .filter(|h| h.profiles_not_built.iter().any(|p| p == profile))
                 .map(|h| h.host.clone())
                 .collect();
-            let tally = Tally::of(results.iter().copied());
-            let (state, note) = if fams.is_empty() {
+            let judged_hosts = results
+                .iter()
+                .map(|r| &r.host)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
+            let (state, note) = if !built.iter().any(|b| b == profile) {
                 let who = if hosts_declaring.is_empty() {
                     "no host's roles ask for it".to_string()
                 } else {
@@ -471,20 +508,15 @@ fn areas(run: &VerifyRun) -> Vec<Area> {
                 )
             } else if results.is_empty() {
                 (
-                    AreaState::Judged,
-                    format!("no {} controls were judged in this run", fams.join("/")),
+                    AreaState::NotInRun,
+                    format!("no host in this run has the {profile} profile"),
                 )
             } else {
                 (
                     AreaState::Judged,
                     format!(
-                        "{} controls judged on {} host(s), from the {profile} profile",
-                        results.len(),
-                        results
-                            .iter()
-                            .map(|r| &r.host)
-                            .collect::<std::collections::BTreeSet<_>>()
-                            .len()
+                        "{} results on {judged_hosts} host(s), from the {profile} profile",
+                        results.len()
                     ),
                 )
             };
@@ -493,9 +525,15 @@ fn areas(run: &VerifyRun) -> Vec<Area> {
                 title: title.to_string(),
                 state,
                 note,
-                families: fams.iter().map(|f| f.to_string()).collect(),
-                tally,
+                profile: profile.to_string(),
+                family: family.map(str::to_string),
+                tally: Tally::of(results.iter().copied()),
                 hosts_declaring,
+                flows: if *area == "firewall" {
+                    flows.to_vec()
+                } else {
+                    Vec::new()
+                },
             }
         })
         .collect()
@@ -578,6 +616,8 @@ pub(crate) mod tests {
             },
             signing: None,
             residency: Residency::unavailable(),
+            built_profiles: vec!["baseline".into(), "ssh".into()],
+            flows: Vec::new(),
         }
     }
 

@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 use super::diff::severity;
-use super::document::{family_of, status_rank, AreaState, FleetState, Report, Tally};
+use super::document::{status_rank, AreaState, FleetState, Report, Tally};
 use super::markdown::{host_state, pct};
 use super::residency::Verdict;
 use super::{ControlResult, HostState};
@@ -154,6 +154,17 @@ fn readable_time(rfc3339: &str) -> String {
     }
 }
 
+/// What a residency verdict says, and its colour class.
+fn residency_label(v: Verdict) -> (&'static str, &'static str) {
+    match v {
+        Verdict::Inside => ("inside the policy", "ok"),
+        Verdict::Outside => ("OUTSIDE the policy", "bad"),
+        Verdict::UnknownLocation => ("unknown location: unproven", "warn"),
+        Verdict::NoLocation => ("no location: unproven", "warn"),
+        Verdict::NoPolicy => ("", "muted"),
+    }
+}
+
 fn slug(s: &str) -> String {
     s.chars()
         .map(|c| {
@@ -232,12 +243,27 @@ struct FailureHost<'a> {
 #[derive(Serialize)]
 struct AreaView<'a> {
     title: &'a str,
+    flows: Vec<FlowTable<'a>>,
     judged: bool,
     note: &'a str,
     score: String,
     tally: Tally,
     hosts: Vec<&'a str>,
     rows: Vec<MatrixRow<'a>>,
+}
+
+#[derive(Serialize)]
+struct FlowTable<'a> {
+    host: &'a str,
+    rows: Vec<FlowRow<'a>>,
+}
+
+#[derive(Serialize)]
+struct FlowRow<'a> {
+    port: String,
+    from: String,
+    via: &'static str,
+    comment: &'a str,
 }
 
 #[derive(Serialize)]
@@ -272,6 +298,7 @@ struct ResidencyRow<'a> {
     provider: &'a str,
     location: &'a str,
     site: &'a str,
+    city: &'a str,
     country: &'a str,
     verdict: &'static str,
     class: &'static str,
@@ -307,7 +334,7 @@ pub fn render(r: &Report) -> Result<String, tera::Error> {
             215.0,
             r.families
                 .iter()
-                .map(|f| (format!("{} {}", f.family, f.name), f.tally, None)),
+                .map(|f| (format!("{} ({})", f.name, f.family), f.tally, None)),
         ),
     );
     let host_rows: Vec<_> = r
@@ -323,6 +350,13 @@ pub fn render(r: &Report) -> Result<String, tera::Error> {
                 "provider": h.provider.as_deref().unwrap_or("—"),
                 "location": h.location.as_deref().unwrap_or("—"),
                 "country": h.country.as_deref().unwrap_or("—"),
+                "residency": r
+                    .residency
+                    .hosts
+                    .iter()
+                    .find(|x| x.host == h.host)
+                    .map(|x| residency_label(x.verdict))
+                    .unwrap_or(("", "muted")),
             })
         })
         .collect();
@@ -361,18 +395,13 @@ pub fn render(r: &Report) -> Result<String, tera::Error> {
         .hosts
         .iter()
         .map(|h| {
-            let (verdict, class) = match h.verdict {
-                Verdict::Inside => ("inside the policy", "ok"),
-                Verdict::Outside => ("OUTSIDE the policy", "bad"),
-                Verdict::UnknownLocation => ("unknown location: unproven", "warn"),
-                Verdict::NoLocation => ("no location: unproven", "warn"),
-                Verdict::NoPolicy => ("no policy to judge against", "muted"),
-            };
+            let (verdict, class) = residency_label(h.verdict);
             ResidencyRow {
                 host: &h.host,
                 provider: &h.provider,
                 location: h.location.as_deref().unwrap_or("—"),
                 site: h.site.as_deref().unwrap_or("—"),
+                city: h.city.as_deref().unwrap_or("—"),
                 country: h.country.as_deref().unwrap_or("unknown"),
                 verdict,
                 class,
@@ -381,6 +410,12 @@ pub fn render(r: &Report) -> Result<String, tera::Error> {
         .collect();
     ctx.insert("residency_rows", &residency);
     ctx.insert("residency_conclusion", &r.residency.conclusion());
+    let residency_alert = r
+        .residency
+        .hosts
+        .iter()
+        .any(|h| h.verdict != Verdict::Inside && h.verdict != Verdict::NoPolicy);
+    ctx.insert("residency_alert", &residency_alert);
 
     let verified: Vec<&str> = r
         .hosts
@@ -393,23 +428,24 @@ pub fn render(r: &Report) -> Result<String, tera::Error> {
         .iter()
         .map(|a| {
             let mut ids: Vec<&ControlResult> = Vec::new();
-            for res in r
-                .verify
-                .results
-                .iter()
-                .filter(|res| a.families.iter().any(|f| f == family_of(&res.id)))
-            {
+            for res in r.verify.results.iter().filter(|res| a.covers(res)) {
                 if !ids.iter().any(|x| x.id == res.id) {
                     ids.push(res);
                 }
             }
+            // Columns: the verified hosts the area has results for.
+            let hosts: Vec<&str> = verified
+                .iter()
+                .copied()
+                .filter(|h| r.verify.results.iter().any(|x| x.host == *h && a.covers(x)))
+                .collect();
             let rows = ids
                 .iter()
                 .map(|first| MatrixRow {
                     id: &first.id,
                     title: &first.title,
                     severity: severity(first.severity),
-                    cells: verified
+                    cells: hosts
                         .iter()
                         .map(|host| {
                             match r
@@ -441,11 +477,38 @@ pub fn render(r: &Report) -> Result<String, tera::Error> {
                 .collect();
             AreaView {
                 title: &a.title,
+                flows: a
+                    .flows
+                    .iter()
+                    .map(|hf| FlowTable {
+                        host: &hf.host,
+                        rows: hf
+                            .flows
+                            .iter()
+                            .map(|f| FlowRow {
+                                port: format!("{}/{}", f.port, f.proto),
+                                from: match &f.from {
+                                    None => "anywhere".into(),
+                                    Some(v) if v.is_empty() => {
+                                        "no matching host: nothing admitted".into()
+                                    }
+                                    Some(v) => v.join(", "),
+                                },
+                                via: if f.via_mesh {
+                                    "mesh (wg0)"
+                                } else {
+                                    "any interface"
+                                },
+                                comment: &f.comment,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
                 judged: a.state == AreaState::Judged,
                 note: &a.note,
                 score: pct(a.tally.score()),
                 tally: a.tally,
-                hosts: verified.clone(),
+                hosts,
                 rows,
             }
         })

@@ -68,7 +68,13 @@ fn chart<'a>(label_w: f64, rows: impl Iterator<Item = (String, Tally, Option<&'a
                     (n as f64 / judged * track_w * 10.0).round() / 10.0
                 }
             };
-            let (pass_w, fail_w, error_w) = (w(t.pass), w(t.fail), w(t.error));
+            // A host that could not be verified gets an empty bar, whatever
+            // was judged without it (residency).
+            let (pass_w, fail_w, error_w) = if note.is_some() {
+                (0.0, 0.0, 0.0)
+            } else {
+                (w(t.pass), w(t.fail), w(t.error))
+            };
             let short = if label.chars().count() > max_chars {
                 format!("{}…", label.chars().take(max_chars - 1).collect::<String>())
             } else {
@@ -577,6 +583,11 @@ mod tests {
             "anchor of a failing control"
         );
         assert!(html.contains("firewall profile not built in this version"));
+        assert!(html.contains("1 host could not be verified"));
+        assert!(
+            html.contains(">unreachable</text>"),
+            "no score bar for host c"
+        );
     }
 
     #[test]

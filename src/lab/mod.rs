@@ -181,6 +181,7 @@ fn build(spec: &LabSpec, image: &Path) -> Result<LabState, LabError> {
     save_state(&state)?;
     result?;
     write_inventory(&state)?;
+    wait_until_booted(&state)?;
     Ok(state)
 }
 
@@ -399,4 +400,62 @@ pub fn list() -> Result<Vec<LabState>, LabError> {
     }
     labs.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(labs)
+}
+
+/// Waits until systemd reports the boot finished on every host: before
+/// that, pam_nologin refuses every login but root's, so a first
+/// `provision` could fail to prove the operator's login.
+fn wait_until_booted(state: &LabState) -> Result<(), LabError> {
+    let key = state.key_dir.join("id_ed25519");
+    let known = state.key_dir.join("known_hosts");
+    let results: Vec<Result<(), LabError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = state
+            .hosts
+            .iter()
+            .map(|h| {
+                let (key, known) = (&key, &known);
+                s.spawn(move || {
+                    let out = std::process::Command::new("ssh")
+                        .args([
+                            "-o",
+                            "BatchMode=yes",
+                            "-o",
+                            "StrictHostKeyChecking=yes",
+                            "-o",
+                            "LogLevel=ERROR",
+                            "-o",
+                            "ConnectTimeout=10",
+                        ])
+                        .arg("-o")
+                        .arg(format!("UserKnownHostsFile={}", known.display()))
+                        .arg("-i")
+                        .arg(key)
+                        .arg(format!("root@{}", h.address))
+                        .arg("timeout 120 systemctl is-system-running --wait")
+                        .output()
+                        .map_err(sys::io("running ssh"))?;
+                    let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                    // `degraded` is a finished boot with a failed unit (the
+                    // container lacks some hardware); both accept logins.
+                    if state == "running" || state == "degraded" {
+                        Ok(())
+                    } else {
+                        Err(LabError::State(format!(
+                            "{}: boot did not finish (systemd: {state:?}); see {}",
+                            h.name,
+                            h.console_log().display()
+                        )))
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err(LabError::State("a boot wait thread panicked".into())))
+            })
+            .collect()
+    });
+    results.into_iter().collect()
 }

@@ -112,13 +112,7 @@ fn report_input_errors_exit_2_before_connecting() {
 #[test]
 fn a_lockout_prone_plan_is_refused_before_connecting() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let key = tmp.path().join("id");
-    let ok = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .expect("ssh-keygen");
-    assert!(ok.success());
+    let key = common::keygen(tmp.path(), "id");
     let inv = tmp.path().join("inventory.yaml");
     // Documentation addresses: any connection attempt would fail with exit 3.
     std::fs::write(&inv, format!("ssh:\n  user: root\n  identity: {}\nhosts:\n  a: {{address: 192.0.2.10, roles: [base]}}\n", key.display())).expect("write");
@@ -240,13 +234,7 @@ fn missing_identity_without_agent_is_an_input_error() {
 #[test]
 fn verify_judges_residency_even_for_unreachable_hosts() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let key = tmp.path().join("id");
-    let ok = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .expect("ssh-keygen");
-    assert!(ok.success());
+    let key = common::keygen(tmp.path(), "id");
     let inv = tmp.path().join("inventory.yaml");
     // Loopback ports where nothing listens: both hosts are unreachable.
     std::fs::write(

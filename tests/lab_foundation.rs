@@ -160,13 +160,7 @@ fn accept_new_host_keys_records_them_once() {
 fn changed_host_key_is_refused_with_both_fingerprints() {
     let (lab, _serial) = foundation_lab();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let other = tmp.path().join("other");
-    let gen = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&other)
-        .status()
-        .expect("ssh-keygen");
-    assert!(gen.success());
+    let other = common::keygen(tmp.path(), "other");
     let fake_pub = std::fs::read_to_string(other.with_extension("pub")).expect("pub");
     let fake_fields: Vec<&str> = fake_pub.split_whitespace().take(2).collect();
     let kh = tmp.path().join("known_hosts");
@@ -187,18 +181,8 @@ fn changed_host_key_is_refused_with_both_fingerprints() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(3), "stderr: {}", text(&out.stderr));
     let err = text(&out.stderr);
-    let fake_fp = text(
-        &std::process::Command::new("ssh-keygen")
-            .arg("-lf")
-            .arg(other.with_extension("pub"))
-            .output()
-            .expect("fp")
-            .stdout,
-    );
-    let fake_fp = fake_fp
-        .split_whitespace()
-        .nth(1)
-        .expect("fingerprint field");
+    let fake_fp = common::fingerprint(&other.with_extension("pub"));
+    let fake_fp = fake_fp.as_str();
     assert!(err.contains("HOST KEY CHANGED"), "{err}");
     assert!(
         err.contains(&format!("records {fake_fp} (line 1)")),
@@ -319,13 +303,7 @@ fn one_connection_per_host() {
 /// can be told apart from the test's own inspection logins. Returns the
 /// private key path and its SHA256 fingerprint.
 fn counted_identity(lab: &Lab, dir: &std::path::Path) -> (std::path::PathBuf, String) {
-    let key = dir.join("counted");
-    let ok = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .expect("ssh-keygen");
-    assert!(ok.success());
+    let key = common::keygen(dir, "counted");
     let public = std::fs::read_to_string(key.with_extension("pub")).expect("pub");
     for i in 1..=3 {
         let out = lab.ssh(
@@ -334,21 +312,8 @@ fn counted_identity(lab: &Lab, dir: &std::path::Path) -> (std::path::PathBuf, St
         );
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
-    let fp = text(
-        &std::process::Command::new("ssh-keygen")
-            .arg("-lf")
-            .arg(key.with_extension("pub"))
-            .output()
-            .expect("fp")
-            .stdout,
-    );
-    (
-        key,
-        fp.split_whitespace()
-            .nth(1)
-            .expect("fingerprint")
-            .to_string(),
-    )
+    let fp = common::fingerprint(&key.with_extension("pub"));
+    (key, fp)
 }
 
 /// Successful logins with the key of fingerprint `fp`, as sshd logged them.

@@ -148,3 +148,29 @@ impl Lab {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// A fresh ed25519 key pair at `dir/name` (and `.pub`), made by ssh-keygen.
+pub fn keygen(dir: &Path, name: &str) -> PathBuf {
+    let key = dir.join(name);
+    let ok = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(ok.success(), "ssh-keygen failed");
+    key
+}
+
+/// The SHA256 fingerprint of a public key file, as ssh-keygen prints it.
+pub fn fingerprint(public: &Path) -> String {
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(public)
+        .output()
+        .expect("ssh-keygen -lf");
+    text(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("fingerprint field")
+        .to_string()
+}

@@ -13,7 +13,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{rampart, text};
+use common::{fingerprint, keygen, rampart, text};
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
@@ -395,7 +395,8 @@ fn ssh_keygen(args: &[&str], stdin: Option<&Path>) -> std::process::Output {
         .expect("ssh-keygen runs (openssh-client; scripts/test installs it)")
 }
 
-fn keypair(dir: &Path, name: &str, passphrase: &str) -> (PathBuf, String) {
+/// An ed25519 key encrypted with `passphrase`, and its public key line.
+fn encrypted_key(dir: &Path, name: &str, passphrase: &str) -> (PathBuf, String) {
     let key = dir.join(name);
     let out = ssh_keygen(
         &[
@@ -404,16 +405,20 @@ fn keypair(dir: &Path, name: &str, passphrase: &str) -> (PathBuf, String) {
             "ed25519",
             "-N",
             passphrase,
-            "-C",
-            "ops@report-test",
             "-f",
             key.to_str().unwrap(),
         ],
         None,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let public = std::fs::read_to_string(key.with_extension("pub")).expect("pub");
-    (key, public.trim().to_string())
+    (key.clone(), public_line(&key))
+}
+
+fn public_line(key: &Path) -> String {
+    std::fs::read_to_string(key.with_extension("pub"))
+        .expect("pub")
+        .trim()
+        .to_string()
 }
 
 fn verify_signature(allowed: &Path, file: &Path, sig: &Path) -> std::process::Output {
@@ -439,7 +444,7 @@ fn signatures_verify_with_stock_ssh_keygen() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let keys = tmp.path().join("keys");
     std::fs::create_dir(&keys).expect("mkdir");
-    let (key, public) = keypair(&keys, "id_ed25519", "correct horse battery");
+    let (key, public) = encrypted_key(&keys, "id_ed25519", "correct horse battery");
     let allowed = keys.join("allowed_signers");
     std::fs::write(&allowed, format!("ops {public}\n")).expect("write");
     let out_dir = tmp.path().join("out");
@@ -481,6 +486,10 @@ fn signatures_verify_with_stock_ssh_keygen() {
     let json = std::fs::read_to_string(&f["json"]).expect("json");
     let doc: Value = serde_json::from_str(&json).expect("JSON");
     assert_eq!(doc["signing"]["namespace"], "rampart-report");
+    assert_eq!(
+        doc["signing"]["key_fingerprint"],
+        fingerprint(&key.with_extension("pub"))
+    );
     assert!(public.starts_with(doc["signing"]["public_key"].as_str().unwrap()));
     for p in f.values() {
         let body = std::fs::read_to_string(p).expect("read");
@@ -525,7 +534,8 @@ fn encrypted_reports_leave_no_plaintext_and_decrypt_to_the_signed_files() {
         identity.to_public()
     ));
     std::fs::write(&inventory, inv).expect("write");
-    let (key, public) = keypair(tmp.path(), "signer", "");
+    let key = keygen(tmp.path(), "signer");
+    let public = public_line(&key);
     let allowed = tmp.path().join("allowed_signers");
     std::fs::write(&allowed, format!("ops {public}\n")).expect("write");
     let out_dir = tmp.path().join("out");

@@ -191,6 +191,44 @@ pub struct Failure {
     pub hosts: Vec<FailingHost>,
 }
 
+/// Hosts on which a control fails the same way (same observed and
+/// expected values), for compact listings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailureGroup<'a> {
+    pub hosts: Vec<&'a str>,
+    pub error: bool,
+    /// The observed value, or `error: <reason>`.
+    pub observed: String,
+    pub expected: &'a str,
+}
+
+impl Failure {
+    pub fn groups(&self) -> Vec<FailureGroup<'_>> {
+        let mut groups: Vec<FailureGroup> = Vec::new();
+        for h in &self.hosts {
+            let error = h.status == Status::Error;
+            let observed = if error {
+                format!("error: {}", h.reason.as_deref().unwrap_or_default())
+            } else {
+                h.observed.clone()
+            };
+            match groups
+                .iter_mut()
+                .find(|g| g.error == error && g.observed == observed && g.expected == h.expected)
+            {
+                Some(g) => g.hosts.push(&h.host),
+                None => groups.push(FailureGroup {
+                    hosts: vec![&h.host],
+                    error,
+                    observed,
+                    expected: &h.expected,
+                }),
+            }
+        }
+        groups
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FailingHost {
     pub host: String,
@@ -640,6 +678,10 @@ pub(crate) mod tests {
         let ids: Vec<_> = r.failures.iter().map(|f| f.id.as_str()).collect();
         assert_eq!(ids, ["SSH-02", "KRN-01"]);
         assert_eq!(r.failures[0].hosts.len(), 2);
+        let groups = r.failures[0].groups();
+        assert_eq!(groups.len(), 1, "same observed value: one group");
+        assert_eq!(groups[0].hosts, ["a", "b"]);
+        assert_eq!(r.failures[1].groups()[0].observed, "error: ");
         assert_eq!(r.failures[1].hosts[0].status, Status::Error);
     }
 

@@ -10,6 +10,8 @@
 //! this module computes what the template shows: chart geometry, labels,
 //! and the results in reading order.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Serialize;
 
 use super::diff::severity;
@@ -233,16 +235,48 @@ struct FailureRow<'a> {
     id: &'a str,
     title: &'a str,
     severity: &'static str,
-    hosts: Vec<FailureHost<'a>>,
+    /// Hosts failing the same way share a row.
+    groups: Vec<FailureGroup<'a>>,
 }
 
 #[derive(Serialize)]
-struct FailureHost<'a> {
-    host: &'a str,
-    anchor: String,
+struct FailureGroup<'a> {
+    hosts: Vec<HostLink<'a>>,
+    /// Hosts of the group not listed (see each host's section).
+    more: usize,
     error: bool,
     observed: String,
     expected: &'a str,
+}
+
+#[derive(Serialize)]
+struct HostLink<'a> {
+    host: &'a str,
+    anchor: String,
+}
+
+/// Hosts listed per failure row before "and N more".
+const HOSTS_PER_ROW: usize = 12;
+
+fn failure_groups<'a>(f: &'a super::document::Failure) -> Vec<FailureGroup<'a>> {
+    f.groups()
+        .into_iter()
+        .map(|g| FailureGroup {
+            more: g.hosts.len().saturating_sub(HOSTS_PER_ROW),
+            hosts: g
+                .hosts
+                .iter()
+                .take(HOSTS_PER_ROW)
+                .map(|h| HostLink {
+                    host: h,
+                    anchor: anchor(h, &f.id),
+                })
+                .collect(),
+            error: g.error,
+            observed: g.observed,
+            expected: g.expected,
+        })
+        .collect()
 }
 
 /// A judged area as a matrix: one row per control, one column per host.
@@ -375,21 +409,7 @@ pub fn render(r: &Report) -> Result<String, tera::Error> {
             id: &f.id,
             title: &f.title,
             severity: severity(f.severity),
-            hosts: f
-                .hosts
-                .iter()
-                .map(|h| FailureHost {
-                    host: &h.host,
-                    anchor: anchor(&h.host, &f.id),
-                    error: h.status == Status::Error,
-                    observed: if h.status == Status::Error {
-                        format!("error: {}", h.reason.as_deref().unwrap_or_default())
-                    } else {
-                        h.observed.clone()
-                    },
-                    expected: &h.expected,
-                })
-                .collect(),
+            groups: failure_groups(f),
         })
         .collect();
     ctx.insert("failures", &failures);
@@ -429,13 +449,22 @@ pub fn render(r: &Report) -> Result<String, tera::Error> {
         .filter(|h| h.state != HostState::Unreachable)
         .map(|h| h.host.as_str())
         .collect();
+    let by_key: HashMap<(&str, &str), &ControlResult> = r
+        .verify
+        .results
+        .iter()
+        .map(|x| ((x.host.as_str(), x.id.as_str()), x))
+        .collect();
     let areas: Vec<AreaView> = r
         .areas
         .iter()
         .map(|a| {
             let mut ids: Vec<&ControlResult> = Vec::new();
+            let mut seen = HashSet::new();
+            let mut with_results = HashSet::new();
             for res in r.verify.results.iter().filter(|res| a.covers(res)) {
-                if !ids.iter().any(|x| x.id == res.id) {
+                with_results.insert(res.host.as_str());
+                if seen.insert(res.id.as_str()) {
                     ids.push(res);
                 }
             }
@@ -443,7 +472,7 @@ pub fn render(r: &Report) -> Result<String, tera::Error> {
             let hosts: Vec<&str> = verified
                 .iter()
                 .copied()
-                .filter(|h| r.verify.results.iter().any(|x| x.host == *h && a.covers(x)))
+                .filter(|h| with_results.contains(h))
                 .collect();
             let rows = ids
                 .iter()
@@ -453,30 +482,23 @@ pub fn render(r: &Report) -> Result<String, tera::Error> {
                     severity: severity(first.severity),
                     cells: hosts
                         .iter()
-                        .map(|host| {
-                            match r
-                                .verify
-                                .results
-                                .iter()
-                                .find(|x| x.host == *host && x.id == first.id)
-                            {
-                                Some(x) => MatrixCell {
-                                    status: x.status.as_str(),
-                                    mark: mark(x.status),
-                                    anchor: anchor(host, &x.id),
-                                    hint: format!(
-                                        "{host}: {} — {}",
-                                        status_label(x.status),
-                                        x.reason.as_deref().unwrap_or(&x.observed)
-                                    ),
-                                },
-                                None => MatrixCell {
-                                    status: "absent",
-                                    mark: "",
-                                    anchor: String::new(),
-                                    hint: format!("{host}: not judged"),
-                                },
-                            }
+                        .map(|host| match by_key.get(&(*host, first.id.as_str())) {
+                            Some(x) => MatrixCell {
+                                status: x.status.as_str(),
+                                mark: mark(x.status),
+                                anchor: anchor(host, &x.id),
+                                hint: format!(
+                                    "{host}: {} — {}",
+                                    status_label(x.status),
+                                    x.reason.as_deref().unwrap_or(&x.observed)
+                                ),
+                            },
+                            None => MatrixCell {
+                                status: "absent",
+                                mark: "",
+                                anchor: String::new(),
+                                hint: format!("{host}: not judged"),
+                            },
                         })
                         .collect(),
                 })

@@ -9,9 +9,11 @@ use super::document::{AreaState, FleetState, Report};
 use super::residency::Verdict;
 use super::HostState;
 
-/// Failing controls listed before "and N more" (GitHub comments stop at
+/// Failure rows listed before "and N more" (GitHub comments stop at
 /// 65,536 characters).
 pub const MAX_FAILURES: usize = 40;
+/// Hosts named per failure row.
+const HOSTS_PER_ROW: usize = 8;
 
 /// A table cell: one line, no pipes, bounded.
 fn cell(s: &str) -> String {
@@ -113,36 +115,42 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(o, "| severity | control | host | observed | expected |");
         let _ = writeln!(o, "|---|---|---|---|---|");
         let mut rows = 0;
-        for f in &r.failures {
-            for h in &f.hosts {
+        let mut listed = 0;
+        'failures: for f in &r.failures {
+            for g in f.groups() {
                 if rows == MAX_FAILURES {
-                    break;
+                    break 'failures;
                 }
                 rows += 1;
-                let observed = match h.status {
-                    crate::controls::Status::Error => {
-                        format!("error: {}", h.reason.as_deref().unwrap_or_default())
-                    }
-                    _ => h.observed.clone(),
-                };
+                listed += g.hosts.len();
+                let mut hosts = g
+                    .hosts
+                    .iter()
+                    .take(HOSTS_PER_ROW)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if g.hosts.len() > HOSTS_PER_ROW {
+                    hosts.push_str(&format!(" and {} more", g.hosts.len() - HOSTS_PER_ROW));
+                }
                 let _ = writeln!(
                     o,
                     "| {} | **{}** {} | {} | {} | {} |",
                     severity(f.severity),
                     cell(&f.id),
                     cell(&f.title),
-                    cell(&h.host),
-                    code(&observed),
-                    code(&h.expected)
+                    cell(&hosts),
+                    code(&g.observed),
+                    code(g.expected)
                 );
             }
         }
         let total: usize = r.failures.iter().map(|f| f.hosts.len()).sum();
-        if total > rows {
+        if total > listed {
             let _ = writeln!(
                 o,
                 "\n…and {} more failing results: see the HTML or JSON report.",
-                total - rows
+                total - listed
             );
         }
     }
@@ -255,7 +263,9 @@ mod tests {
         );
         assert!(md.contains("| c | unreachable | — |"), "{md}");
         assert!(
-            md.contains("| critical | **SSH-02** title of SSH-02 | a | `observed` | `expected` |"),
+            md.contains(
+                "| critical | **SSH-02** title of SSH-02 | a, b | `observed` | `expected` |"
+            ),
             "{md}"
         );
         assert!(

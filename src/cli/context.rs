@@ -141,3 +141,30 @@ pub fn prepare_for_provision(global: &GlobalArgs) -> anyhow::Result<Prepared> {
         setups,
     })
 }
+
+/// Runs `task` on every prepared host, at most `-j` at once, with progress
+/// on stderr; results come back in inventory order.
+pub async fn on_hosts<T, E, F, Fut>(
+    p: &Prepared,
+    opts: &ConnectOptions,
+    global: &GlobalArgs,
+    stage: &str,
+    task: F,
+) -> Vec<crate::transport::HostOutcome<T, E>>
+where
+    F: Fn(std::sync::Arc<crate::transport::Session>, String, crate::transport::Reconnect) -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: From<TransportError> + std::fmt::Display,
+{
+    let reporter = super::progress::Reporter::new(p.setups.len(), stage);
+    let outcomes = crate::transport::for_each_host(
+        dials(&p.inventory, &p.hosts()),
+        opts,
+        usize::from(global.jobs),
+        &reporter,
+        task,
+    )
+    .await;
+    reporter.finish();
+    outcomes
+}

@@ -8,11 +8,9 @@ use crate::engine::resource::Change;
 use crate::engine::safety;
 use crate::facts;
 use crate::report::time;
-use crate::transport::for_each_host;
 
 use super::args::GlobalArgs;
-use super::context::{connect_options, dials, prepare, Prepared};
-use super::progress::Reporter;
+use super::context::{connect_options, on_hosts, prepare, Prepared};
 use super::{summarize, Exit, UsageError};
 
 fn enforced_controls<'a>(
@@ -63,19 +61,11 @@ pub async fn plan(g: &GlobalArgs, detailed_exitcode: bool) -> anyhow::Result<Exi
     let p = Arc::new(prepare(g)?);
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
     refuse_lockouts(&p, &opts.credentials.public_keys())?;
-    let reporter = Reporter::new(p.setups.len(), "plan");
-    let outcomes = for_each_host(
-        dials(&p.inventory, &p.hosts()),
-        &opts,
-        usize::from(g.jobs),
-        &reporter,
-        |session, name, _| {
-            let p = p.clone();
-            async move { host_plan(&p, &session, &name).await }
-        },
-    )
+    let outcomes = on_hosts(&p, &opts, g, "plan", |session, name, _| {
+        let p = p.clone();
+        async move { host_plan(&p, &session, &name).await }
+    })
     .await;
-    reporter.finish();
     let mut pending = 0;
     for o in &outcomes {
         if let Ok(changes) = &o.result {
@@ -130,33 +120,25 @@ pub async fn harden(g: &GlobalArgs) -> anyhow::Result<Exit> {
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
     refuse_lockouts(&p, &opts.credentials.public_keys())?;
     let stamp = time::compact(time::now_secs());
-    let reporter = Reporter::new(p.setups.len(), "harden");
-    let outcomes = for_each_host(
-        dials(&p.inventory, &p.hosts()),
-        &opts,
-        usize::from(g.jobs),
-        &reporter,
-        |session, name, reconnect| {
-            let (p, stamp) = (p.clone(), stamp.clone());
-            async move {
-                let changes = host_plan(&p, &session, &name).await?;
-                let mut applied = apply_changes(&session, &reconnect, changes, &stamp).await?;
-                // Packages bring files, directories and units the first plan
-                // could not see; one more pass settles what they introduced.
-                if applied.succeeded() && applied.installed_packages() {
-                    let more = host_plan(&p, &session, &name).await?;
-                    applied.absorb(apply_changes(&session, &reconnect, more, &stamp).await?);
-                }
-                if applied.succeeded() {
-                    Ok(applied)
-                } else {
-                    Err(anyhow::anyhow!(failure_text(&applied)))
-                }
+    let outcomes = on_hosts(&p, &opts, g, "harden", |session, name, reconnect| {
+        let (p, stamp) = (p.clone(), stamp.clone());
+        async move {
+            let changes = host_plan(&p, &session, &name).await?;
+            let mut applied = apply_changes(&session, &reconnect, changes, &stamp).await?;
+            // Packages bring files, directories and units the first plan
+            // could not see; one more pass settles what they introduced.
+            if applied.succeeded() && applied.installed_packages() {
+                let more = host_plan(&p, &session, &name).await?;
+                applied.absorb(apply_changes(&session, &reconnect, more, &stamp).await?);
             }
-        },
-    )
+            if applied.succeeded() {
+                Ok(applied)
+            } else {
+                Err(anyhow::anyhow!(failure_text(&applied)))
+            }
+        }
+    })
     .await;
-    reporter.finish();
     let mut total = 0;
     for o in &outcomes {
         if let Ok(a) = &o.result {

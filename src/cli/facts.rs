@@ -3,11 +3,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::facts::{self, Facts};
-use crate::transport::for_each_host;
 
 use super::args::{FactsFormat, GlobalArgs};
-use super::context::{connect_options, dials, prepare};
-use super::progress::Reporter;
+use super::context::{connect_options, on_hosts, prepare};
 use super::{summarize, Exit};
 
 pub async fn run(g: &GlobalArgs, format: FactsFormat) -> anyhow::Result<Exit> {
@@ -19,19 +17,11 @@ pub async fn run(g: &GlobalArgs, format: FactsFormat) -> anyhow::Result<Exit> {
         .iter()
         .map(|s| (s.host.name.clone(), s.request.clone()))
         .collect();
-    let reporter = Reporter::new(p.setups.len(), "facts");
-    let outcomes = for_each_host(
-        dials(&p.inventory, &p.hosts()),
-        &opts,
-        usize::from(g.jobs),
-        &reporter,
-        |session, name, _| {
-            let req = requests.get(&name).cloned().unwrap_or_default();
-            async move { facts::gather(&session, &req).await }
-        },
-    )
+    let outcomes = on_hosts(&p, &opts, g, "facts", |session, name, _| {
+        let req = requests.get(&name).cloned().unwrap_or_default();
+        async move { facts::gather(&session, &req).await }
+    })
     .await;
-    reporter.finish();
     match format {
         FactsFormat::Json => {
             let ok: BTreeMap<&str, &Facts> = outcomes

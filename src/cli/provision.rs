@@ -15,11 +15,9 @@ use crate::engine::host;
 use crate::engine::resource::Resource;
 use crate::facts;
 use crate::report::time;
-use crate::transport::for_each_host;
 
 use super::args::GlobalArgs;
-use super::context::{connect_options, dials, prepare_for_provision, Prepared};
-use super::progress::Reporter;
+use super::context::{connect_options, on_hosts, prepare_for_provision, Prepared};
 use super::{summarize, Exit, UsageError};
 
 /// Packages every later profile relies on being able to use.
@@ -38,48 +36,40 @@ pub async fn run(g: &GlobalArgs) -> anyhow::Result<Exit> {
     let created = super::create::create_servers(g, &mut p, &opts).await?;
     let p = Arc::new(p);
     let stamp = time::compact(time::now_secs());
-    let reporter = Reporter::new(p.setups.len(), "provision");
-    let outcomes = for_each_host(
-        dials(&p.inventory, &p.hosts()),
-        &opts,
-        usize::from(g.jobs),
-        &reporter,
-        |session, name, reconnect| {
-            let (p, stamp, user) = (p.clone(), stamp.clone(), user.clone());
-            async move {
-                let changes = first_contact_changes(&p, &session, &name).await?;
-                let applied = apply_changes(&session, &reconnect, changes, &stamp).await?;
-                if !applied.succeeded() {
-                    let why: Vec<String> = applied
-                        .failures
-                        .iter()
-                        .map(|(s, m)| format!("{s}: {}", m.lines().last().unwrap_or_default()))
-                        .collect();
-                    anyhow::bail!(
-                        "{} of {} change(s) applied; {}",
-                        applied.applied(),
-                        applied.changes.len(),
-                        why.join("; ")
-                    );
-                }
-                // The proof: a fresh login as ssh.user that can use sudo -n.
-                let fresh = reconnect.connect_as(&user).await.map_err(|e| {
-                    anyhow::anyhow!("operators were created, but logging in as {user} failed: {e}")
-                })?;
-                let probe = fresh.run("id -u", b"").await?;
-                fresh.close().await;
-                if probe.stdout_text().trim() != "0" {
-                    anyhow::bail!(
-                        "logged in as {user}, but `sudo -n` did not give root: {}",
-                        probe.stderr_text().trim()
-                    );
-                }
-                Ok::<_, anyhow::Error>(applied)
+    let outcomes = on_hosts(&p, &opts, g, "provision", |session, name, reconnect| {
+        let (p, stamp, user) = (p.clone(), stamp.clone(), user.clone());
+        async move {
+            let changes = first_contact_changes(&p, &session, &name).await?;
+            let applied = apply_changes(&session, &reconnect, changes, &stamp).await?;
+            if !applied.succeeded() {
+                let why: Vec<String> = applied
+                    .failures
+                    .iter()
+                    .map(|(s, m)| format!("{s}: {}", m.lines().last().unwrap_or_default()))
+                    .collect();
+                anyhow::bail!(
+                    "{} of {} change(s) applied; {}",
+                    applied.applied(),
+                    applied.changes.len(),
+                    why.join("; ")
+                );
             }
-        },
-    )
+            // The proof: a fresh login as ssh.user that can use sudo -n.
+            let fresh = reconnect.connect_as(&user).await.map_err(|e| {
+                anyhow::anyhow!("operators were created, but logging in as {user} failed: {e}")
+            })?;
+            let probe = fresh.run("id -u", b"").await?;
+            fresh.close().await;
+            if probe.stdout_text().trim() != "0" {
+                anyhow::bail!(
+                    "logged in as {user}, but `sudo -n` did not give root: {}",
+                    probe.stderr_text().trim()
+                );
+            }
+            Ok::<_, anyhow::Error>(applied)
+        }
+    })
     .await;
-    reporter.finish();
     for o in &outcomes {
         if let Ok(a) = &o.result {
             println!(

@@ -7,11 +7,9 @@ use crate::engine::host;
 use crate::facts;
 use crate::providers;
 use crate::report::{self, time, ControlResult, HostSummary, VerifyRun};
-use crate::transport::for_each_host;
 
 use super::args::{GlobalArgs, VerifyFormat};
-use super::context::{connect_options, dials, prepare, Prepared};
-use super::progress::Reporter;
+use super::context::{connect_options, on_hosts, prepare, Prepared};
 use super::{Exit, UsageError};
 
 pub async fn run(g: &GlobalArgs, format: VerifyFormat) -> anyhow::Result<Exit> {
@@ -35,45 +33,37 @@ pub async fn run(g: &GlobalArgs, format: VerifyFormat) -> anyhow::Result<Exit> {
 pub async fn verify_run(g: &GlobalArgs, p: &Arc<Prepared>) -> anyhow::Result<VerifyRun> {
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
     let started = time::now_secs();
-    let reporter = Reporter::new(p.setups.len(), "verify");
     let today = host::today();
-    let outcomes = for_each_host(
-        dials(&p.inventory, &p.hosts()),
-        &opts,
-        usize::from(g.jobs),
-        &reporter,
-        |session, name, _| {
-            let p = p.clone();
-            async move {
-                let setup = p
-                    .setup(&name)
-                    .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
-                let f = facts::gather(&session, &setup.request).await?;
-                let checked_at = time::rfc3339(f.collected_at);
-                let results: Vec<ControlResult> = host::judge(setup, &p.inventory, &f, today)
-                    .into_iter()
-                    .map(|j| ControlResult {
-                        id: j.control.control.id.clone(),
-                        host: name.clone(),
-                        profile: j.control.profile.clone(),
-                        title: j.control.control.title.clone(),
-                        severity: j.control.control.severity,
-                        status: j.outcome.status,
-                        observed: j.outcome.observed,
-                        expected: j.outcome.expected,
-                        reason: j.outcome.reason,
-                        rationale: j.control.control.rationale.trim().to_string(),
-                        references: j.control.control.refs.clone(),
-                        evidence: j.outcome.evidence,
-                        checked_at: checked_at.clone(),
-                    })
-                    .collect();
-                Ok::<_, anyhow::Error>(results)
-            }
-        },
-    )
+    let outcomes = on_hosts(p, &opts, g, "verify", |session, name, _| {
+        let p = p.clone();
+        async move {
+            let setup = p
+                .setup(&name)
+                .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
+            let f = facts::gather(&session, &setup.request).await?;
+            let checked_at = time::rfc3339(f.collected_at);
+            let results: Vec<ControlResult> = host::judge(setup, &p.inventory, &f, today)
+                .into_iter()
+                .map(|j| ControlResult {
+                    id: j.control.control.id.clone(),
+                    host: name.clone(),
+                    profile: j.control.profile.clone(),
+                    title: j.control.control.title.clone(),
+                    severity: j.control.control.severity,
+                    status: j.outcome.status,
+                    observed: j.outcome.observed,
+                    expected: j.outcome.expected,
+                    reason: j.outcome.reason,
+                    rationale: j.control.control.rationale.trim().to_string(),
+                    references: j.control.control.refs.clone(),
+                    evidence: j.outcome.evidence,
+                    checked_at: checked_at.clone(),
+                })
+                .collect();
+            Ok::<_, anyhow::Error>(results)
+        }
+    })
     .await;
-    reporter.finish();
     let mut results = Vec::new();
     let mut unreachable = Vec::new();
     for o in outcomes {

@@ -10,6 +10,7 @@ mod files;
 pub mod firewall;
 mod kernel;
 mod logging;
+pub mod mesh;
 pub mod outcome;
 mod packages;
 pub mod residency;
@@ -55,6 +56,11 @@ pub const CUSTOM_CHECKS: &[&str] = &[
     "firewall_ruleset",
     "firewall_persistent",
     "firewall_default_drop",
+    "mesh_private_key",
+    "mesh_interface",
+    "mesh_peers",
+    "mesh_handshakes",
+    "mesh_preshared_keys",
 ];
 
 /// Why loading the firewall would cut rampart off this host, if it would.

@@ -142,6 +142,7 @@ fn evaluate_custom(name: &str, ctx: &HostCtx) -> Outcome {
         "mesh_interface" => mesh::evaluate_interface(ctx),
         "mesh_peers" => mesh::evaluate_peers(ctx),
         "mesh_handshakes" => mesh::evaluate_handshakes(ctx),
+        "mesh_service" => mesh::evaluate_service(ctx),
         "mesh_preshared_keys" => mesh::evaluate_preshared_keys(ctx),
         other => Outcome::error(
             format!("unknown custom check {other}"),

@@ -347,6 +347,12 @@ pub fn evaluate_peers(ctx: &HostCtx) -> Outcome {
     )
 }
 
+/// Judged like any service; enforced only with the peers (see
+/// [`resources`]), since wg-quick cannot start without its configuration.
+pub fn evaluate_service(ctx: &HostCtx) -> Outcome {
+    super::packages::evaluate_service(SERVICE, Some(true), Some(true), ctx)
+}
+
 pub fn evaluate_handshakes(ctx: &HostCtx) -> Outcome {
     let max_age = ctx.inventory.mesh.handshake_max_age;
     let expected = format!("a handshake with every peer within {max_age} s");

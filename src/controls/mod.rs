@@ -60,6 +60,7 @@ pub const CUSTOM_CHECKS: &[&str] = &[
     "mesh_interface",
     "mesh_peers",
     "mesh_handshakes",
+    "mesh_service",
     "mesh_preshared_keys",
 ];
 

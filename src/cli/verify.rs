@@ -119,6 +119,7 @@ pub fn mesh_directory(
     Ok(Directory {
         keys,
         complete: true,
+        psk: None,
     })
 }
 

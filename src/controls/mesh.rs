@@ -24,12 +24,14 @@ pub const SERVICE: &str = "wg-quick@wg0.service";
 
 /// Public keys of the mesh hosts, learned from facts during this run or
 /// recorded by an earlier one (for hosts outside `--limit`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Directory {
     pub keys: BTreeMap<String, String>,
     /// Every mesh host of the run has reported (its key or its failure):
     /// peer configuration may be rendered.
     pub complete: bool,
+    /// Where pairs' preshared keys are kept (when the inventory wants them).
+    pub psk: Option<std::sync::Arc<crate::engine::fleet::PskStore>>,
 }
 
 impl Directory {
@@ -242,6 +244,7 @@ pub fn resources(ctx: &HostCtx) -> Result<Vec<Resource>, String> {
         handlers: vec![Handler::SyncMesh],
         secret: false,
     });
+    out.extend(preshared_key_resources(ctx)?);
     out.push(Resource::Service {
         name: SERVICE.into(),
         enabled: Some(true),
@@ -260,6 +263,92 @@ pub fn resources(ctx: &HostCtx) -> Result<Vec<Resource>, String> {
         handler: Handler::SyncMesh,
     });
     Ok(out)
+}
+
+/// The preshared key files a host lacks, one per peer, from the store.
+fn preshared_key_resources(ctx: &HostCtx) -> Result<Vec<Resource>, String> {
+    if !ctx.inventory.mesh.preshared_keys {
+        return Ok(Vec::new());
+    }
+    let store = ctx
+        .mesh
+        .psk
+        .as_ref()
+        .ok_or("preshared keys are wanted but this command has no key store")?;
+    let mut out = Vec::new();
+    for p in peers(ctx.inventory, ctx.host) {
+        let file = format!("{}.psk", p.name);
+        if ctx.mesh.key_of(&p.name).is_none() || ctx.facts.mesh.psk_files.contains(&file) {
+            continue;
+        }
+        let path = psk_path(&p.name);
+        out.push(match store.get(&ctx.host.name, &p.name)? {
+            Some(psk) => Resource::Secret {
+                path,
+                content: format!("{psk}\n"),
+                what: format!("preshared key with {}", p.name),
+            },
+            None => Resource::Trigger {
+                what: format!(
+                    "preshared key with {} (generated and sealed to {} at apply)",
+                    p.name,
+                    store.path_of(&ctx.host.name, &p.name).display()
+                ),
+                needed: true,
+                handler: Handler::SyncMesh,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// One direction of a mesh pair, as `host` sees `peer`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PairStatus {
+    pub host: String,
+    pub peer: String,
+    /// ok, stale (handshake too old), never (no handshake), missing (not
+    /// configured), unknown-key (peer never reported a key).
+    pub state: String,
+    pub endpoint: Option<String>,
+    /// Seconds since the latest handshake.
+    pub handshake_age: Option<u64>,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+}
+
+/// Every declared pair from `ctx.host`'s side: handshake age and transfer.
+pub fn pair_status(ctx: &HostCtx) -> Vec<PairStatus> {
+    let live = live_peers(ctx.facts).unwrap_or(&[]);
+    let max_age = ctx.inventory.mesh.handshake_max_age;
+    expected_peers(ctx)
+        .into_iter()
+        .map(|e| {
+            let found = e
+                .key
+                .as_ref()
+                .and_then(|k| live.iter().find(|p| p.public_key == *k));
+            let age = found
+                .filter(|p| p.latest_handshake > 0)
+                .map(|p| ctx.facts.collected_at.saturating_sub(p.latest_handshake));
+            let state = match (&e.key, found, age) {
+                (None, _, _) => "unknown-key",
+                (_, None, _) => "missing",
+                (_, Some(_), None) => "never",
+                (_, Some(_), Some(a)) if a > max_age => "stale",
+                _ => "ok",
+            };
+            PairStatus {
+                host: ctx.host.name.clone(),
+                peer: e.host,
+                state: state.into(),
+                endpoint: found.and_then(|p| p.endpoint.clone()),
+                handshake_age: age,
+                rx_bytes: found.map(|p| p.rx_bytes).unwrap_or(0),
+                tx_bytes: found.map(|p| p.tx_bytes).unwrap_or(0),
+            }
+        })
+        .collect()
 }
 
 /// Which WireGuard implementation runs the interface, for the report.
@@ -437,6 +526,7 @@ mod tests {
             .map(|(h, k)| (h.to_string(), k.to_string()))
             .collect(),
             complete,
+            psk: None,
         }
     }
 
@@ -453,7 +543,10 @@ mod tests {
 
     #[test]
     fn config_has_no_secret_and_one_peer_section_per_peer() {
-        let i = inv("mesh:\n  preshared_keys: true\n");
+        let recipient = age::x25519::Identity::generate().to_public();
+        let i = inv(&format!(
+            "secrets: {{recipients: [{recipient}]}}\nmesh:\n  preshared_keys: true\n"
+        ));
         let conf = render(&i, &i.hosts[0], &dir(true)).expect("renders");
         assert!(conf.contains("Address = 10.99.0.1/32\nListenPort = 51820\n"));
         assert!(conf.contains("PostUp = wg set %i private-key /etc/wireguard/wg0.key"));

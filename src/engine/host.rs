@@ -166,7 +166,10 @@ fn apply_rank(r: &Resource) -> u8 {
         Resource::Package { .. } => 0,
         Resource::Group { .. } => 1,
         Resource::User { .. } => 2,
-        Resource::File { .. } | Resource::Absent { .. } | Resource::Generate { .. } => 3,
+        Resource::File { .. }
+        | Resource::Absent { .. }
+        | Resource::Generate { .. }
+        | Resource::Secret { .. } => 3,
         Resource::Perms { .. } => 4,
         Resource::Shell { .. } | Resource::LockPassword { .. } | Resource::LeaveGroup { .. } => 5,
         Resource::Service { .. } => 6,

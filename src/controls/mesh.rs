@@ -351,6 +351,40 @@ pub fn pair_status(ctx: &HostCtx) -> Vec<PairStatus> {
         .collect()
 }
 
+/// When rampart reaches this host over the mesh (its address is inside a
+/// live peer's allowed IPs, e.g. through a ProxyJump on a mesh host), a new
+/// configuration must keep that peer and that address, or the change would
+/// cut the very path it is applied over.
+pub fn lockout_risk(ctx: &HostCtx) -> Option<String> {
+    let from = ctx.facts.connection_from?;
+    if !ctx.mesh.complete {
+        return None;
+    }
+    let covers = |ips: &[String]| {
+        ips.iter()
+            .filter_map(|n| n.parse::<ipnet::IpNet>().ok())
+            .any(|n| n.contains(&from))
+    };
+    let path = live_peers(ctx.facts)?
+        .iter()
+        .find(|p| covers(&p.allowed_ips))?;
+    let kept = expected_peers(ctx).iter().any(|e| {
+        e.key.as_deref() == Some(path.public_key.as_str())
+            && covers(std::slice::from_ref(&e.allowed_ips))
+    });
+    if kept {
+        return None;
+    }
+    let who = ctx
+        .mesh
+        .host_of(&path.public_key)
+        .unwrap_or("an unknown peer");
+    Some(format!(
+        "rampart reaches {} over the mesh from {from} (through {who}), and the new mesh configuration drops that path. Apply the mesh change from a path that survives it (connect directly, or keep {who} as a peer of {} until the change is done)",
+        ctx.host.name, ctx.host.name
+    ))
+}
+
 /// Which WireGuard implementation runs the interface, for the report.
 pub fn implementation(facts: &Facts) -> &'static str {
     if facts.mesh.userspace.iter().any(|s| s == INTERFACE) {
@@ -677,6 +711,44 @@ mod tests {
         let mut open = good;
         open.file_modes.get_mut(KEY_FILE).expect("mode").mode = 0o644;
         assert_eq!(judge(&open, evaluate_private_key).status, Status::Fail);
+    }
+
+    #[test]
+    fn a_change_that_cuts_the_path_rampart_comes_over_is_refused() {
+        let mut f = facts_with(vec![
+            peer(
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                "10.99.0.2/32",
+                1,
+            ),
+            peer(
+                "DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD=",
+                "10.99.0.3/32",
+                1,
+            ),
+        ]);
+        f.connection_from = Some("10.99.0.2".parse().expect("ip"));
+        let full = inv("");
+        let vars = Default::default();
+        let d = dir(true);
+        let risk = |i: &Inventory, f: &Facts| {
+            lockout_risk(&HostCtx {
+                host: &i.hosts[0],
+                inventory: i,
+                facts: f,
+                vars: &vars,
+                mesh: &d,
+            })
+        };
+        assert_eq!(risk(&full, &f), None, "the path through app-1 stays");
+        let without_app = inv("mesh:\n  links: [[edge, db]]\n");
+        let refused = risk(&without_app, &f).expect("refused");
+        assert!(
+            refused.contains("from 10.99.0.2 (through app-1)"),
+            "{refused}"
+        );
+        f.connection_from = Some("198.51.100.1".parse().expect("ip"));
+        assert_eq!(risk(&without_app, &f), None, "not coming over the mesh");
     }
 
     #[test]

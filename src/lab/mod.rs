@@ -187,6 +187,7 @@ fn build(spec: &LabSpec, image: &Path) -> Result<LabState, LabError> {
 
 fn boot_all(state: &mut LabState, image: &Path) -> Result<(), LabError> {
     let pubkey = ensure_lab_key(&state.key_dir)?;
+    net::raise_inotify_limit(8192)?;
     net::create_bridge(&state.bridge, &state.subnet)?;
     net::enable_nat(&state.nat_table, &state.bridge, &state.subnet)?;
     let started = Instant::now();

@@ -36,6 +36,25 @@ pub fn create_bridge(bridge: &str, subnet: &Ipv4Net) -> Result<(), LabError> {
     sys::run("ip", &["link", "set", bridge, "up"]).map(|_| ())
 }
 
+/// Every container's systemd, and wireguard-go's control socket, take
+/// inotify instances, and the limit is per user across all containers (they
+/// all run as root): the default 128 runs out at about 20 hosts, and
+/// wireguard-go then fails with "too many open files". Only ever raised.
+pub fn raise_inotify_limit(at_least: u64) -> Result<(), LabError> {
+    let path = std::path::Path::new("/proc/sys/fs/inotify/max_user_instances");
+    let current: u64 = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    if current >= at_least {
+        return Ok(());
+    }
+    std::fs::write(path, at_least.to_string()).map_err(|source| LabError::Io {
+        context: format!("raising {}", path.display()),
+        source,
+    })
+}
+
 /// NAT for the lab subnet only, in a table of its own, plus forwarding.
 pub fn enable_nat(table: &str, bridge: &str, subnet: &Ipv4Net) -> Result<(), LabError> {
     sys::write_file(

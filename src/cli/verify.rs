@@ -34,13 +34,17 @@ pub async fn verify_run(g: &GlobalArgs, p: &Arc<Prepared>) -> anyhow::Result<Ver
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
     let started = time::now_secs();
     let today = host::today();
+    let identities = std::rc::Rc::new(super::luks::identities_from_env()?);
     let outcomes = on_hosts(p, &opts, g, "verify", |session, name, _| {
-        let p = p.clone();
+        let (p, identities) = (p.clone(), identities.clone());
         async move {
             let setup = p
                 .setup(&name)
                 .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
-            let f = facts::gather(&session, &setup.request).await?;
+            let mut f = facts::gather(&session, &setup.request).await?;
+            if let Some(ids) = identities.as_ref() {
+                super::luks::test_escrows(&session, setup, &p.inventory, &mut f, ids).await?;
+            }
             let checked_at = time::rfc3339(f.collected_at);
             let results: Vec<ControlResult> = host::judge(setup, &p.inventory, &f, today)
                 .into_iter()

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::catalog::{Check, Control, Profile};
 use super::context::{HostCtx, Vars};
 use super::outcome::Outcome;
-use super::{accounts, files, firewall, kernel, logging, packages, ssh, system};
+use super::{accounts, files, firewall, kernel, logging, luks, packages, ssh, system};
 use crate::engine::resource::Resource;
 use crate::inventory::Host;
 
@@ -138,6 +138,14 @@ fn evaluate_custom(name: &str, ctx: &HostCtx) -> Outcome {
         "firewall_ruleset" => firewall::evaluate_ruleset(ctx),
         "firewall_persistent" => firewall::evaluate_persistent(ctx),
         "firewall_default_drop" => firewall::evaluate_default_drop(ctx),
+        "luks_encrypted" => luks::evaluate_encrypted(ctx),
+        "luks_cipher" => luks::evaluate_cipher(ctx),
+        "luks_pbkdf" => luks::evaluate_pbkdf(ctx),
+        "luks_keyslots" => luks::evaluate_keyslots(ctx),
+        "luks_escrow" => luks::evaluate_escrow(ctx),
+        "luks_escrow_opens" => luks::evaluate_escrow_opens(ctx),
+        "luks_boot_unlock" => luks::evaluate_boot_unlock(ctx),
+        "luks_mounted" => luks::evaluate_mounted(ctx),
         other => Outcome::error(
             format!("unknown custom check {other}"),
             "",
@@ -159,6 +167,7 @@ fn custom_resources(name: &str, ctx: &HostCtx) -> Result<Vec<Resource>, String> 
         "time_sync" => logging::time_sync_resources(ctx),
         "unattended_upgrades" => system::unattended_upgrades_resources(),
         "core_dumps_disabled" => system::core_dumps_resources(),
+        "luks_encrypted" => luks::resources(ctx)?,
         _ => Vec::new(),
     })
 }

@@ -10,6 +10,7 @@ mod files;
 pub mod firewall;
 mod kernel;
 mod logging;
+pub mod luks;
 pub mod outcome;
 mod packages;
 pub mod residency;
@@ -55,6 +56,15 @@ pub const CUSTOM_CHECKS: &[&str] = &[
     "firewall_ruleset",
     "firewall_persistent",
     "firewall_default_drop",
+    // luks profile (controls/luks.rs)
+    "luks_encrypted",
+    "luks_cipher",
+    "luks_pbkdf",
+    "luks_keyslots",
+    "luks_escrow",
+    "luks_escrow_opens",
+    "luks_boot_unlock",
+    "luks_mounted",
 ];
 
 /// Why loading the firewall would cut rampart off this host, if it would.

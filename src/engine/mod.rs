@@ -7,3 +7,4 @@ pub mod converge;
 pub mod host;
 pub mod resource;
 pub mod safety;
+pub mod secret;

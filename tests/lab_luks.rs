@@ -363,6 +363,42 @@ fn blank_disk_becomes_escrowed_luks2_data_is_refused_and_rotation_keeps_it_opena
         &[("RAMPART_AGE_IDENTITY", &id_file)],
     );
     assert_eq!(after.status.code(), Some(0), "{}", both(&after));
+
+    // A keyslot nobody accounts for is reported by verify.
+    let kf = "/etc/cryptsetup-keys.d/vdb_crypt.key";
+    let extra = ssh_stdin(
+        &lab,
+        1,
+        &format!("cryptsetup luksAddKey --batch-mode --pbkdf argon2id --pbkdf-memory 65536 --pbkdf-force-iterations 4 --key-file {kf} --new-key-slot 5 --new-keyfile=- /dev/vdb"),
+        b"a forgotten test passphrase",
+    );
+    assert!(extra.status.success(), "{}", text(&extra.stderr));
+    let drift = run(
+        &inv,
+        &["--limit", "t-luks-1", "verify", "--format", "json"],
+        &[],
+    );
+    assert_eq!(drift.status.code(), Some(1), "{}", both(&drift));
+    let r = results(&drift);
+    let slots = r
+        .iter()
+        .find(|(k, _, _)| k == "t-luks-1 LUKS-05")
+        .expect("LUKS-05");
+    assert_eq!(slots.1, "fail");
+    assert!(
+        slots
+            .2
+            .contains("3 keyslots; keyslot(s) 5 beyond the expected ones"),
+        "{slots:?}"
+    );
+    assert!(lab
+        .ssh(
+            1,
+            &format!("cryptsetup luksKillSlot --batch-mode --key-file {kf} /dev/vdb 5")
+        )
+        .status
+        .success());
+
     eprintln!(
         "lab_luks: harden (install cryptsetup, format, keyfile) {harden_secs:.1}s, rotate {rotate_secs:.1}s, whole test {:.1}s",
         started.elapsed().as_secs_f32()

@@ -1177,12 +1177,18 @@ fn device_status(
         kind: d.kind.clone(),
         size: d.size,
         fstype,
-        mountpoints: d
-            .mountpoints
-            .iter()
-            .filter(|m| !m.is_empty())
-            .cloned()
-            .collect(),
+        mountpoints: {
+            // lsblk repeats a mount point per mount namespace entry.
+            let mut m: Vec<String> = d
+                .mountpoints
+                .iter()
+                .filter(|m| !m.is_empty())
+                .cloned()
+                .collect();
+            m.sort();
+            m.dedup();
+            m
+        },
         declared: declared_path.is_some(),
         encryption,
         detail,

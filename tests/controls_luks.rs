@@ -36,7 +36,7 @@ fn host_setup(inv: &Inventory) -> HostSetup {
 }
 
 fn luks_statuses(s: &HostSetup, inv: &Inventory, facts: &Facts) -> Vec<(String, Status)> {
-    judge(s, inv, facts, TODAY)
+    judge(s, inv, facts, &Default::default(), TODAY)
         .into_iter()
         .filter(|j| j.control.profile == "luks")
         .map(|j| (j.control.control.id.clone(), j.outcome.status))
@@ -76,7 +76,7 @@ fn a_rampart_formatted_volume_passes_what_can_be_judged_here() {
         .insert("/dev/vdb".into(), EscrowTest::Opens);
     let tested = luks_statuses(&s, &inv, &facts);
     assert!(tested.contains(&("LUKS-07".into(), Status::Pass)));
-    let changes = plan(&s, &inv, &facts, TODAY).expect("plan");
+    let changes = plan(&s, &inv, &facts, &Default::default(), TODAY).expect("plan");
     assert!(
         !changes
             .iter()
@@ -93,13 +93,13 @@ fn an_unencrypted_disk_is_drift_and_its_plan_is_refused_without_consent() {
     let facts = load("luks-ext4.json");
     let results = luks_statuses(&s, &inv, &facts);
     assert!(results.contains(&("LUKS-02".into(), Status::Fail)));
-    let err = plan(&s, &inv, &facts, TODAY).expect_err("refused");
+    let err = plan(&s, &inv, &facts, &Default::default(), TODAY).expect_err("refused");
     assert!(
         err.starts_with("refused before anything was applied on luks-dev-1: luks-dev-1:/dev/vdb: found ext4 (UUID "),
         "{err}"
     );
     s.consent = vec!["luks-dev-1:/dev/vdb".into()];
-    let changes = plan(&s, &inv, &facts, TODAY).expect("consented");
+    let changes = plan(&s, &inv, &facts, &Default::default(), TODAY).expect("consented");
     let format = changes
         .iter()
         .find(|c| matches!(c.resource, Resource::Action(_)))
@@ -121,7 +121,7 @@ fn a_blank_disk_plans_cryptsetup_and_a_format_step_that_shows_no_key() {
     let inv = inventory(dir.path());
     let s = host_setup(&inv);
     let facts = load("luks-blank.json");
-    let changes = plan(&s, &inv, &facts, TODAY).expect("plan");
+    let changes = plan(&s, &inv, &facts, &Default::default(), TODAY).expect("plan");
     assert!(changes.iter().any(|c| c.summary == "package cryptsetup"));
     let format = changes.last().expect("changes");
     let Resource::Action(a) = &format.resource else {

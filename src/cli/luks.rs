@@ -57,6 +57,7 @@ pub async fn test_escrows(
             inventory: inv,
             facts,
             vars: &setup.vars,
+            mesh: &Default::default(),
         };
         luks::escrow_probe(&ctx, identities)
     };
@@ -211,6 +212,7 @@ async fn rotate_on(
         inventory: inv,
         facts: &f,
         vars: &setup.vars,
+        mesh: &Default::default(),
     };
     let r = luks::plan_rotation(&ctx, device).map_err(|e| anyhow::anyhow!(e))?;
     let final_path = luks::escrow_path(inv, &setup.host.name, &r.volume);

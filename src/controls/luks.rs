@@ -1417,6 +1417,7 @@ mod tests {
             inventory: &inv,
             facts,
             vars: &vars,
+            mesh: &Default::default(),
         };
         f(&ctx)
     }
@@ -1796,6 +1797,7 @@ mod tests {
             inventory: &inv,
             facts: &facts,
             vars: &vars,
+            mesh: &Default::default(),
         };
         let vols = volumes(host);
         assert_eq!(mountpoint(&ctx, &vols[0]), "/srv/data-vdb");
@@ -2034,6 +2036,7 @@ mod tests {
             inventory: &inv,
             facts: &f,
             vars: &vars,
+            mesh: &Default::default(),
         };
         let ids: Vec<Box<dyn age::Identity>> = vec![Box::new(id)];
         let probe = escrow_probe(&ctx, &ids);

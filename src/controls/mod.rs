@@ -11,6 +11,7 @@ pub mod firewall;
 mod kernel;
 mod logging;
 pub mod luks;
+pub mod mesh;
 pub mod outcome;
 mod packages;
 pub mod residency;
@@ -56,6 +57,12 @@ pub const CUSTOM_CHECKS: &[&str] = &[
     "firewall_ruleset",
     "firewall_persistent",
     "firewall_default_drop",
+    "mesh_private_key",
+    "mesh_interface",
+    "mesh_peers",
+    "mesh_handshakes",
+    "mesh_service",
+    "mesh_preshared_keys",
     // luks profile (controls/luks.rs)
     "luks_encrypted",
     "luks_cipher",

@@ -21,8 +21,8 @@ use sha2::{Digest, Sha256};
 pub use error::{Diagnostic, InventoryError};
 pub use locate::{Position, PositionIndex};
 pub use model::{
-    CreateSpec, Flow, HostSpec, InventoryFile, Network, Operator, Proto, Provider, Residency,
-    SecretsSettings, SshSettings, Via, Waiver,
+    CreateSpec, Flow, HostSpec, InventoryFile, MeshSettings, Network, Operator, Proto, Provider,
+    Residency, SecretsSettings, SshSettings, Via, Waiver,
 };
 pub use roles::{RoleTable, PROFILES};
 pub use select::select_hosts;
@@ -95,6 +95,7 @@ pub struct Inventory {
     pub flows: Vec<Flow>,
     /// Countries of the residency policy (RES-01); `None`: no policy.
     pub residency: Option<Vec<String>>,
+    pub mesh: MeshSettings,
     #[serde(skip)]
     pub roles: RoleTable,
 }
@@ -262,6 +263,7 @@ fn resolve(path: &Path, dir: &Path, source: &str, file: InventoryFile) -> Invent
         hosts,
         waivers: file.waivers.clone(),
         flows: file.flows.clone(),
+        mesh: file.mesh.clone(),
         residency: file.residency.as_ref().map(|r| r.countries.clone()),
         roles,
     }

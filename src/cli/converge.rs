@@ -83,7 +83,7 @@ fn refuse_luks_input(p: &Prepared, wipe: &[String]) -> anyhow::Result<()> {
 
 /// The mesh hosts of this run meet at a rendezvous to learn each other's
 /// keys; keys recorded by earlier runs stand in for hosts outside the run.
-fn mesh_rendezvous(p: &Prepared) -> anyhow::Result<Arc<Rendezvous>> {
+fn mesh_rendezvous(p: &Prepared, applying: bool) -> anyhow::Result<Arc<Rendezvous>> {
     let expected = p
         .setups
         .iter()
@@ -92,7 +92,11 @@ fn mesh_rendezvous(p: &Prepared) -> anyhow::Result<Arc<Rendezvous>> {
         .collect();
     let recorded = fleet::load_recorded(&fleet::keys_file(&p.inventory))
         .map_err(|e| UsageError(e.to_string()))?;
-    Ok(Arc::new(Rendezvous::new(expected, recorded)))
+    let mut r = Rendezvous::new(expected, recorded);
+    if p.inventory.mesh.preshared_keys {
+        r = r.with_preshared_keys(fleet::PskStore::new(&p.inventory, applying));
+    }
+    Ok(Arc::new(r))
 }
 
 pub async fn plan(g: &GlobalArgs, detailed_exitcode: bool) -> anyhow::Result<Exit> {
@@ -100,7 +104,7 @@ pub async fn plan(g: &GlobalArgs, detailed_exitcode: bool) -> anyhow::Result<Exi
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
     refuse_lockouts(&p, &opts.credentials.public_keys())?;
     refuse_luks_input(&p, &[])?;
-    let rendezvous = mesh_rendezvous(&p)?;
+    let rendezvous = mesh_rendezvous(&p, false)?;
     let facts = on_hosts(&p, &opts, g, "facts", |session, name, _| {
         let p = p.clone();
         async move { host_facts(&p, &session, &name).await }
@@ -271,7 +275,7 @@ pub async fn harden(g: &GlobalArgs, wipe: &[String]) -> anyhow::Result<Exit> {
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
     refuse_lockouts(&p, &opts.credentials.public_keys())?;
     let stamp = time::compact(time::now_secs());
-    let rendezvous = mesh_rendezvous(&p)?;
+    let rendezvous = mesh_rendezvous(&p, true)?;
     // Mesh hosts wait for each other midway: they all run at once, whatever -j.
     let mut g = g.clone();
     let mesh_hosts = p

@@ -18,8 +18,9 @@ use super::context::{
 };
 use super::{summarize, Exit, UsageError};
 
-/// The variable naming an age identity file that can open the escrows.
-pub const IDENTITY_ENV: &str = "RAMPART_AGE_IDENTITY";
+/// The variable naming an age identity file that can open the escrows
+/// (the same one the mesh's sealed preshared keys use).
+pub const IDENTITY_ENV: &str = crate::engine::fleet::AGE_IDENTITY_ENV;
 
 pub async fn run(g: &GlobalArgs, cmd: LuksCommand) -> anyhow::Result<Exit> {
     match cmd {

@@ -10,9 +10,11 @@ mod facts;
 mod inventory;
 mod lab;
 mod luks;
+mod mesh;
 mod progress;
 mod provision;
 mod report;
+mod rotate;
 mod sync;
 mod verify;
 
@@ -135,6 +137,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         C::Harden(args) => converge::harden(g, &args.wipe).await,
         C::Verify { format } => verify::run(g, format).await,
         C::Report(args) => report::run(g, args).await,
+        C::Mesh(cmd) => mesh::run(g, cmd).await,
         C::Ca(_) => Err(NotBuilt("ca").into()),
         C::Luks(cmd) => luks::run(g, cmd).await,
     }

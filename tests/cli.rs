@@ -275,3 +275,83 @@ fn verify_judges_residency_even_for_unreachable_hosts() {
         .iter()
         .all(|h| h["state"] == "unreachable"));
 }
+
+#[test]
+fn luks_input_errors_exit_2_before_connecting() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = common::keygen(tmp.path(), "id");
+    let inv = tmp.path().join("inventory.yaml");
+    // Documentation addresses: any connection attempt would fail with exit 3.
+    let hosts = format!(
+        "ssh:\n  identity: {}\nhosts:\n  a: {{address: 192.0.2.10, roles: [luks], disks: [/dev/vdb]}}\n  b: {{address: 192.0.2.11, roles: [luks], disks: [/dev/vdb]}}\n",
+        key.display()
+    );
+    std::fs::write(&inv, &hosts).expect("write");
+    let help = text(&rampart().arg("--help").output().expect("runs").stdout);
+    assert!(help.contains("  luks "), "{help}");
+    let run = |args: &[&str]| {
+        rampart()
+            .arg("-i")
+            .arg(&inv)
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    for cmd in ["plan", "harden"] {
+        let out = run(&[cmd]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr)
+                .contains("a: the luks profile escrows each volume key to secrets.recipients"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let with_recipients = format!(
+        "secrets:\n  recipients: [\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\"]\n{hosts}"
+    );
+    std::fs::write(&inv, with_recipients).expect("write");
+    for (args, says) in [
+        (vec!["harden", "--wipe", "/dev/vdb"], "name the host too"),
+        (
+            vec!["harden", "--wipe", "a:/dev/vdc"],
+            "not one of a's declared disks",
+        ),
+        (
+            vec!["--limit", "b", "harden", "--wipe", "a:/dev/vdb"],
+            "host `a` is not among the hosts this run acts on",
+        ),
+        (vec!["luks", "rotate", "nope", "/dev/vdb"], "no host `nope`"),
+        (
+            vec!["luks", "rotate", "a", "/dev/vdc"],
+            "/dev/vdc is not one of a's declared disks",
+        ),
+    ] {
+        let out = run(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let bad_identity = rampart()
+        .arg("-i")
+        .arg(&inv)
+        .arg("verify")
+        .env("RAMPART_AGE_IDENTITY", tmp.path().join("missing.txt"))
+        .output()
+        .expect("runs");
+    assert_eq!(
+        bad_identity.status.code(),
+        Some(2),
+        "{}",
+        text(&bad_identity.stderr)
+    );
+    assert!(text(&bad_identity.stderr).contains("RAMPART_AGE_IDENTITY"));
+}

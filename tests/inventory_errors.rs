@@ -64,7 +64,8 @@ hosts:
     assert_eq!(inv.ssh.known_hosts, Path::new("/srv/fleet/known_hosts"));
     assert_eq!(
         inv.host("edge-1").expect("edge").profiles,
-        ["baseline", "ssh", "firewall", "mesh", "proxy"]
+        ["baseline", "ssh", "firewall", "mesh", "luks", "proxy"],
+        "declaring disks puts the luks profile in force"
     );
     assert_eq!(
         inv.host("vault-1").expect("vault").profiles,
@@ -323,4 +324,16 @@ fn cli_residency_exit_codes() {
     let out = check(&path);
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("RES-01 no residency policy"));
+}
+
+#[test]
+fn a_disk_declared_twice_is_an_error_at_its_position() {
+    let src = "hosts:\n  db-1:\n    address: 10.0.0.1\n    roles: [base]\n    disks: [/dev/vdb, /dev/vdb]\n";
+    let err = Inventory::parse(Path::new("inv.yaml"), src)
+        .expect_err("duplicate disk")
+        .to_string();
+    assert!(
+        err.contains("inv.yaml:5:23: disk \"/dev/vdb\" is declared twice"),
+        "{err}"
+    );
 }

@@ -65,7 +65,7 @@ pub enum Command {
     /// First contact with fresh hosts: operator accounts, base packages
     Provision,
     /// Apply the profiles
-    Harden,
+    Harden(HardenArgs),
     /// Check hosts against the profiles (exit 1 on drift)
     Verify {
         #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
@@ -82,6 +82,9 @@ pub enum Command {
     /// The local lab of real Debian 12 hosts (systemd-nspawn)
     #[command(subcommand)]
     Lab(LabCommand),
+    /// LUKS volumes: every disk's encryption state, key rotation
+    #[command(subcommand)]
+    Luks(LuksCommand),
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
@@ -247,4 +250,32 @@ pub enum VerifyFormat {
 pub enum ShowFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "A declared disk that holds anything (a filesystem, a partition table, any signature, \
+a mount, a holder, swap) is refused, and with it the host's whole plan, unless --wipe names it: \
+exit 3, nothing applied to that host."
+)]
+pub struct HardenArgs {
+    /// Allow destroying what this declared disk holds, for this run only (repeatable)
+    #[arg(long, value_name = "HOST:DEVICE")]
+    pub wipe: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LuksCommand {
+    /// Every block device of every selected host with its encryption state, and whether / is on dm-crypt
+    Status {
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+        format: ShowFormat,
+    },
+    /// New key for a volume: escrowed, added, proven with --test-passphrase, then the old keyslot removed
+    Rotate {
+        /// The inventory host
+        host: String,
+        /// One of the host's declared disks, e.g. /dev/vdb
+        device: PathBuf,
+    },
 }

@@ -63,6 +63,24 @@ fn refuse_lockouts(p: &Prepared, client_keys: &[String]) -> anyhow::Result<()> {
     .into())
 }
 
+/// Inventory problems the luks profile finds before connecting (no
+/// recipients to escrow keys to, …), and `--wipe` values that do not name
+/// a declared disk of a selected host: exit 2, nothing applied.
+fn refuse_luks_input(p: &Prepared, wipe: &[String]) -> anyhow::Result<()> {
+    let mut problems = crate::controls::luks::preflight(&p.inventory, &p.hosts());
+    if let Err(e) = crate::controls::luks::check_wipe(wipe, &p.hosts()) {
+        problems.push(e);
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "refused; nothing was applied:\n  {}",
+        problems.join("\n  ")
+    ))
+    .into())
+}
+
 /// The mesh hosts of this run meet at a rendezvous to learn each other's
 /// keys; keys recorded by earlier runs stand in for hosts outside the run.
 fn mesh_rendezvous(p: &Prepared, applying: bool) -> anyhow::Result<Arc<Rendezvous>> {
@@ -85,6 +103,7 @@ pub async fn plan(g: &GlobalArgs, detailed_exitcode: bool) -> anyhow::Result<Exi
     let p = Arc::new(prepare(g)?);
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
     refuse_lockouts(&p, &opts.credentials.public_keys())?;
+    refuse_luks_input(&p, &[])?;
     let rendezvous = mesh_rendezvous(&p, false)?;
     let facts = on_hosts(&p, &opts, g, "facts", |session, name, _| {
         let p = p.clone();
@@ -246,8 +265,13 @@ fn print_plan(host: &str, changes: &[Change]) {
     }
 }
 
-pub async fn harden(g: &GlobalArgs) -> anyhow::Result<Exit> {
-    let p = Arc::new(prepare(g)?);
+pub async fn harden(g: &GlobalArgs, wipe: &[String]) -> anyhow::Result<Exit> {
+    let mut p = prepare(g)?;
+    refuse_luks_input(&p, wipe)?;
+    for s in &mut p.setups {
+        s.consent = wipe.to_vec();
+    }
+    let p = Arc::new(p);
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
     refuse_lockouts(&p, &opts.credentials.public_keys())?;
     let stamp = time::compact(time::now_secs());

@@ -9,6 +9,7 @@ mod exit;
 mod facts;
 mod inventory;
 mod lab;
+mod luks;
 mod mesh;
 mod progress;
 mod provision;
@@ -133,11 +134,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         }
         C::Plan { detailed_exitcode } => converge::plan(g, detailed_exitcode).await,
         C::Provision => provision::run(g).await,
-        C::Harden => converge::harden(g).await,
+        C::Harden(args) => converge::harden(g, &args.wipe).await,
         C::Verify { format } => verify::run(g, format).await,
         C::Report(args) => report::run(g, args).await,
         C::Mesh(cmd) => mesh::run(g, cmd).await,
         C::Ca(_) => Err(NotBuilt("ca").into()),
+        C::Luks(cmd) => luks::run(g, cmd).await,
     }
 }
 

@@ -37,13 +37,18 @@ pub async fn verify_run(g: &GlobalArgs, p: &Arc<Prepared>) -> anyhow::Result<Ver
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
     let started = time::now_secs();
     let today = host::today();
+    let identities = std::rc::Rc::new(super::luks::identities_from_env()?);
     let gathered = on_hosts(p, &opts, g, "verify", |session, name, _| {
-        let p = p.clone();
+        let (p, identities) = (p.clone(), identities.clone());
         async move {
             let setup = p
                 .setup(&name)
                 .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
-            Ok::<_, anyhow::Error>(facts::gather(&session, &setup.request).await?)
+            let mut f = facts::gather(&session, &setup.request).await?;
+            if let Some(ids) = identities.as_ref() {
+                super::luks::test_escrows(&session, setup, &p.inventory, &mut f, ids).await?;
+            }
+            Ok::<_, anyhow::Error>(f)
         }
     })
     .await;

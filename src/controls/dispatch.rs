@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::catalog::{Check, Control, Profile};
 use super::context::{HostCtx, Vars};
 use super::outcome::Outcome;
-use super::{accounts, files, firewall, kernel, logging, mesh, packages, ssh, system};
+use super::{accounts, files, firewall, kernel, logging, luks, mesh, packages, ssh, system};
 use crate::engine::resource::Resource;
 use crate::inventory::Host;
 
@@ -144,6 +144,14 @@ fn evaluate_custom(name: &str, ctx: &HostCtx) -> Outcome {
         "mesh_handshakes" => mesh::evaluate_handshakes(ctx),
         "mesh_service" => mesh::evaluate_service(ctx),
         "mesh_preshared_keys" => mesh::evaluate_preshared_keys(ctx),
+        "luks_encrypted" => luks::evaluate_encrypted(ctx),
+        "luks_cipher" => luks::evaluate_cipher(ctx),
+        "luks_pbkdf" => luks::evaluate_pbkdf(ctx),
+        "luks_keyslots" => luks::evaluate_keyslots(ctx),
+        "luks_escrow" => luks::evaluate_escrow(ctx),
+        "luks_escrow_opens" => luks::evaluate_escrow_opens(ctx),
+        "luks_boot_unlock" => luks::evaluate_boot_unlock(ctx),
+        "luks_mounted" => luks::evaluate_mounted(ctx),
         other => Outcome::error(
             format!("unknown custom check {other}"),
             "",
@@ -166,6 +174,7 @@ fn custom_resources(name: &str, ctx: &HostCtx) -> Result<Vec<Resource>, String> 
         "time_sync" => logging::time_sync_resources(ctx),
         "unattended_upgrades" => system::unattended_upgrades_resources(),
         "core_dumps_disabled" => system::core_dumps_resources(),
+        "luks_encrypted" => luks::resources(ctx)?,
         _ => Vec::new(),
     })
 }

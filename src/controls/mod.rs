@@ -10,6 +10,7 @@ mod files;
 pub mod firewall;
 mod kernel;
 mod logging;
+pub mod luks;
 pub mod mesh;
 pub mod outcome;
 mod packages;
@@ -62,6 +63,15 @@ pub const CUSTOM_CHECKS: &[&str] = &[
     "mesh_handshakes",
     "mesh_service",
     "mesh_preshared_keys",
+    // luks profile (controls/luks.rs)
+    "luks_encrypted",
+    "luks_cipher",
+    "luks_pbkdf",
+    "luks_keyslots",
+    "luks_escrow",
+    "luks_escrow_opens",
+    "luks_boot_unlock",
+    "luks_mounted",
 ];
 
 /// Why enforcing these checks would cut rampart off this host, if it would:

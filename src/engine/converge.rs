@@ -1,8 +1,32 @@
 //! Applying a host's plan and proving the host is still reachable.
 
 use super::apply;
-use super::resource::{Change, Handler};
+use super::resource::{Change, Handler, Resource};
+use super::secret::SecretError;
 use crate::transport::{Reconnect, Session, TransportError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// An escrow could not be written: the host was not touched.
+    #[error("nothing was applied to this host: {0}")]
+    Escrow(#[from] SecretError),
+}
+
+/// Writes the escrow of every secret the changes carry, before any of them
+/// reaches the host: a crash after the host used a key must not lose it.
+pub fn persist_escrows(changes: &[Change]) -> Result<(), SecretError> {
+    for c in changes {
+        if let Resource::Action(a) = &c.resource {
+            if let (Some(secret), Some(escrow)) = (&a.secret, &a.escrow) {
+                escrow.persist(secret)?;
+                tracing::debug!(path = %escrow.path.display(), "escrow written");
+            }
+        }
+    }
+    Ok(())
+}
 
 /// What happened when a host's changes were applied.
 #[derive(Debug, Default)]
@@ -56,10 +80,11 @@ pub async fn apply_changes(
     reconnect: &Reconnect,
     changes: Vec<Change>,
     stamp: &str,
-) -> Result<Applied, TransportError> {
+) -> Result<Applied, ApplyError> {
     if changes.is_empty() {
         return Ok(Applied::default());
     }
+    persist_escrows(&changes)?;
     let script = apply::script(&changes, stamp);
     let stdout = apply::run_script(session, &script).await?;
     let (ok, failed) = apply::parse_results(&stdout, changes.len());

@@ -47,6 +47,10 @@ pub struct HostSetup {
     /// Profiles the host's roles name that this version does not define yet.
     pub missing_profiles: Vec<String>,
     pub request: facts::Request,
+    /// Targets the operator consented to destroy for this run (`harden
+    /// --wipe HOST:DEVICE`); destructive actions on anything else refuse
+    /// the host's plan.
+    pub consent: Vec<String>,
 }
 
 pub fn setup(inv: &Inventory, catalog: &Catalog, host: &Host) -> Result<HostSetup, String> {
@@ -71,6 +75,7 @@ pub fn setup(inv: &Inventory, catalog: &Catalog, host: &Host) -> Result<HostSetu
             stat,
             read,
         },
+        consent: Vec::new(),
     })
 }
 
@@ -147,6 +152,7 @@ pub fn plan(
         return Err(format!("refused before anything was applied: {risk}"));
     }
     let resources = dispatch::enforce(&enforced, &ctx)?;
+    super::safety::refuse_destruction(&setup.host.name, &resources, &setup.consent)?;
     Ok(changes(&resources, facts))
 }
 
@@ -178,6 +184,7 @@ fn apply_rank(r: &Resource) -> u8 {
         Resource::Service { .. } => 6,
         Resource::Sysctl { .. } => 7,
         Resource::Trigger { .. } => 8,
+        Resource::Action(_) => 9,
     }
 }
 

@@ -8,3 +8,4 @@ pub mod fleet;
 pub mod host;
 pub mod resource;
 pub mod safety;
+pub mod secret;

@@ -174,6 +174,37 @@ pub enum Resource {
         needed: bool,
         handler: Handler,
     },
+    /// A one-off step an area judged necessary from facts (it emits the
+    /// resource only then), e.g. formatting a volume. It may carry a secret,
+    /// bound to `$RAMPART_SECRET` for the step only and escrowed first, and
+    /// may destroy what a device holds, which needs the operator's consent.
+    Action(Box<Action>),
+}
+
+/// A step of the apply script that is neither a file nor a package.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Action {
+    /// What the plan shows, e.g. `luks format /dev/vdb (LUKS2, aes-xts-plain64)`.
+    pub summary: String,
+    /// The shell step. It runs in a subshell with `set -e`; it reads the
+    /// secret, if any, from `"$RAMPART_SECRET"` and must hand it to tools
+    /// on stdin only (`printf '%s' "$RAMPART_SECRET" | tool --key-file=-`).
+    pub script: String,
+    pub secret: Option<super::secret::Secret>,
+    /// Written on the control machine before the script is sent.
+    pub escrow: Option<super::secret::Escrow>,
+    /// Set when the step destroys data: the plan is refused unless the
+    /// operator named `target` for this run.
+    pub destroys: Option<Destroys>,
+}
+
+/// What a destructive action would destroy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destroys {
+    /// The consent key, e.g. `host:/dev/vdb`.
+    pub target: String,
+    /// What was found there, for the refusal message.
+    pub found: String,
 }
 
 /// What a resource would change on a host.
@@ -394,6 +425,7 @@ impl Resource {
             )),
             Resource::Generate { path, what, .. } => (!facts.file_modes.contains_key(path))
                 .then(|| self.change('+', format!("{what}: {path}"), None)),
+            Resource::Action(a) => Some(self.change('+', a.summary.clone(), None)),
             Resource::LeaveGroup { user, group } => facts
                 .groups
                 .iter()
@@ -473,8 +505,25 @@ impl Resource {
                 "[ -s {p} ] || {{ mkdir -p \"$(dirname {p})\" && (umask 077; t=$(mktemp {p}.XXXXXX) && {command} >\"$t\" && chmod 0600 \"$t\" && mv -f \"$t\" {p}); }}",
                 p = q(path)
             ),
+            Resource::Action(a) => action_script(a),
         }
     }
+}
+
+/// An action's step: the secret bound for it alone, the body in a subshell
+/// with `set -e` (so its first failing command fails the step without
+/// ending the apply script), the variable unset afterwards.
+fn action_script(a: &Action) -> String {
+    use super::secret::{shell_binding, SECRET_VAR};
+    let binding = a
+        .secret
+        .as_ref()
+        .map(|s| shell_binding(SECRET_VAR, s))
+        .unwrap_or_default();
+    format!(
+        "{binding}( set -e\n{}\n); rc=$?; unset {SECRET_VAR}; [ $rc -eq 0 ]",
+        a.script.trim_end()
+    )
 }
 
 fn normalize_ws(s: &str) -> String {

@@ -76,3 +76,31 @@ s audit; if have auditctl; then auditctl -l 2>&1; echo "@@exit $?"; else echo "@
 s apt-lists; find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -printf '%T@\n' 2>/dev/null | sort -n | tail -n 1
 s modprobe; modprobe --showconfig 2>/dev/null | grep -E '^(blacklist|install) '
 s mounts; findmnt -J -o TARGET,SOURCE,FSTYPE,OPTIONS 2>/dev/null
+# LUKS (controls/luks.rs): whether the kernel has device-mapper (volumes can
+# be opened), cryptsetup's version, and for each declared disk everything
+# that makes it not blank (signatures wipefs sees, holders such as dm or md,
+# swap use); every block device's low-level probe for `luks status`; the
+# host keyfiles' modes and /etc/crypttab (names, UUIDs, paths: no keys).
+s luks-env
+grep -w device-mapper /proc/devices 2>/dev/null | sed 's/^ */dm-major=/'
+[ -c /dev/mapper/control ] && echo 'dm-control=1'
+have cryptsetup && cryptsetup --version 2>/dev/null | sed 's/^/cryptsetup=/'
+s luks-disks
+for d in $RAMPART_DISKS; do
+  printf '@@disk %s\n' "$d"
+  [ -b "$d" ] || continue
+  mm="$(printf '%d:%d' "0x$(stat -L -c %t "$d")" "0x$(stat -L -c %T "$d")")"
+  printf '@@wipefs\n'; wipefs --json "$d" 2>&1; echo "@@exit $?"
+  printf '@@holders\n'; ls -1 "/sys/dev/block/$mm/holders" 2>/dev/null
+  printf '@@swap\n'; awk 'NR > 1 { print $1 }' /proc/swaps 2>/dev/null | while read -r sw; do
+    [ -b "$sw" ] && [ "$(stat -L -c '%t:%T' "$sw")" = "$(stat -L -c '%t:%T' "$d")" ] && echo "$sw"
+  done
+done
+s luks-blkid
+lsblk -rnpo PATH 2>/dev/null | while read -r p; do
+  [ -b "$p" ] || continue
+  printf '@@dev %s\n' "$p"; timeout 5 blkid -p -o export "$p" 2>/dev/null
+done
+s luks-keyfiles; stat -c '%a %U %G %n' /etc/cryptsetup-keys.d/*.key 2>/dev/null
+s luks-fstab; cat /etc/fstab 2>/dev/null
+s luks-crypttab; if [ -f /etc/crypttab ]; then cat /etc/crypttab; else echo '@@absent'; fi

@@ -51,6 +51,9 @@ pub struct Facts {
     pub apt_lists_updated: u64,
     /// The address the host sees rampart's connection come from.
     pub connection_from: Option<std::net::IpAddr>,
+    /// What the luks profile and `luks status` need (collect.sh's luks-*
+    /// sections), plus the escrow test verify runs when it has an identity.
+    pub luks: LuksFacts,
 }
 
 impl Facts {
@@ -262,4 +265,56 @@ pub struct Mount {
     pub source: String,
     pub fstype: String,
     pub options: String,
+}
+
+/// LUKS-related facts. Nothing here is key material.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct LuksFacts {
+    /// The kernel has device-mapper and /dev/mapper/control exists, so a
+    /// volume can be opened (a container without it can only format).
+    pub device_mapper: bool,
+    /// `cryptsetup --version`, when installed.
+    pub cryptsetup: Option<String>,
+    /// Per declared disk: what wipefs, sysfs holders and swap show.
+    pub disks: BTreeMap<String, LuksDiskProbe>,
+    /// `blkid -p` of every block device node on the host, by path.
+    pub probes: BTreeMap<String, BTreeMap<String, String>>,
+    /// Mode, owner and group of each /etc/cryptsetup-keys.d/*.key, by path.
+    pub keyfiles: BTreeMap<String, FileMode>,
+    /// /etc/crypttab; `None` when absent.
+    pub crypttab: Option<String>,
+    /// /etc/fstab.
+    pub fstab: String,
+    /// Set by verify, not the collector: per disk, whether the escrowed key
+    /// opened the volume (`cryptsetup open --test-passphrase`).
+    pub escrow_tests: BTreeMap<String, EscrowTest>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct LuksDiskProbe {
+    /// Signatures `wipefs` lists (type and offset), or why it failed.
+    pub wipefs: Probe<Vec<Signature>>,
+    /// Devices stacked on this one (dm, md): it is in use.
+    pub holders: Vec<String>,
+    /// Active swap on this device.
+    pub swap: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Signature {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub offset: String,
+}
+
+/// The outcome of testing an escrowed key on the host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "state", content = "detail", rename_all = "snake_case")]
+pub enum EscrowTest {
+    Opens,
+    DoesNotOpen(String),
+    /// The test could not run (escrow unreadable, identity wrong, …).
+    Error(String),
 }

@@ -85,6 +85,14 @@ pub fn parse(raw: &str) -> Facts {
             .and_then(|s| s.parse().ok())
             .unwrap_or(0),
         connection_from: None,
+        luks: luks(
+            get("luks-env"),
+            get("luks-disks"),
+            get("luks-blkid"),
+            get("luks-keyfiles"),
+            s.get("luks-crypttab").copied(),
+            get("luks-fstab"),
+        ),
     };
     facts.services = units(get("unit-files"), get("units"));
     facts.users = users(get("passwd"), get("shadow"));
@@ -605,6 +613,101 @@ fn mounts(text: &str) -> Vec<Mount> {
     out
 }
 
+/// The luks-* sections (see collect.sh).
+pub fn luks(
+    env: &str,
+    disks: &str,
+    blkid: &str,
+    keyfiles: &str,
+    crypttab: Option<&str>,
+    fstab: &str,
+) -> LuksFacts {
+    let env_value = |key: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .map(|v| v.trim().to_string())
+    };
+    LuksFacts {
+        device_mapper: env_value("dm-major").is_some() && env_value("dm-control").is_some(),
+        cryptsetup: env_value("cryptsetup"),
+        disks: luks_disks(disks),
+        probes: blkid_probes(blkid),
+        keyfiles: file_modes(keyfiles),
+        crypttab: crypttab
+            .filter(|t| t.trim() != "@@absent")
+            .map(|t| t.strip_prefix('\n').unwrap_or(t).to_string()),
+        fstab: fstab.to_string(),
+        escrow_tests: BTreeMap::new(),
+    }
+}
+
+/// `@@disk PATH` blocks with `@@wipefs`, `@@holders`, `@@swap` parts.
+fn luks_disks(text: &str) -> BTreeMap<String, LuksDiskProbe> {
+    let mut out = BTreeMap::new();
+    for chunk in text.split("@@disk ").skip(1) {
+        let (path, body) = chunk.split_once('\n').unwrap_or((chunk, ""));
+        let mut probe = LuksDiskProbe::default();
+        let mut part = "";
+        let mut wipefs = String::new();
+        for line in body.lines() {
+            if let Some(p) = line.strip_prefix("@@").filter(|p| !p.starts_with("exit ")) {
+                part = p;
+                continue;
+            }
+            match part {
+                "wipefs" => {
+                    wipefs.push_str(line);
+                    wipefs.push('\n');
+                }
+                "holders" if !line.trim().is_empty() => probe.holders.push(line.trim().into()),
+                "swap" if !line.trim().is_empty() => probe.swap.push(line.trim().into()),
+                _ => {}
+            }
+        }
+        if !wipefs.is_empty() {
+            probe.wipefs = self::probe(&wipefs, wipefs_signatures);
+        }
+        out.insert(path.trim().to_string(), probe);
+    }
+    out
+}
+
+/// `wipefs --json`: no output at all when the device has no signature.
+fn wipefs_signatures(text: &str) -> Vec<Signature> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Vec::new();
+    };
+    v.get("signatures")
+        .and_then(|s| s.as_array())
+        .map(|a| {
+            a.iter()
+                .map(|s| Signature {
+                    kind: s.get("type").and_then(|t| t.as_str()).unwrap_or("?").into(),
+                    offset: s
+                        .get("offset")
+                        .map(|o| o.as_str().map(String::from).unwrap_or(o.to_string()))
+                        .unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `@@dev PATH` followed by `blkid -p -o export` lines.
+fn blkid_probes(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for chunk in text.split("@@dev ").skip(1) {
+        let (path, body) = chunk.split_once('\n').unwrap_or((chunk, ""));
+        let kv = body
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        out.insert(path.trim().to_string(), kv);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -759,6 +862,56 @@ mod tests {
     fn journald_later_assignments_win() {
         let j = systemd_ini("# /etc/systemd/journald.conf\n[Journal]\n#Storage=auto\nStorage=auto\n# /etc/systemd/journald.conf.d/90-rampart.conf\n[Journal]\nStorage=persistent\n");
         assert_eq!(j["Storage"], "persistent");
+    }
+
+    #[test]
+    fn luks_sections_give_device_mapper_signatures_holders_and_probes() {
+        let disks = "@@disk /dev/vdb\n@@wipefs\n{\n   \"signatures\": [\n      {\"device\":\"vdb\", \"offset\":\"0x438\", \"type\":\"ext4\", \"uuid\":\"u\", \"label\":null}\n   ]\n}\n@@exit 0\n@@holders\ndm-0\n@@swap\n@@disk /dev/vdc\n@@wipefs\n@@exit 0\n@@holders\n@@swap\n@@disk /dev/vdd\n";
+        let f = luks(
+            "dm-major=253 device-mapper\ndm-control=1\ncryptsetup=cryptsetup 2.6.1 flags: UDEV BLKID\n",
+            disks,
+            "@@dev /dev/vdb\nTYPE=crypto_LUKS\nVERSION=2\n@@dev /dev/vdc\n",
+            "400 root root /etc/cryptsetup-keys.d/vdb_crypt.key\n",
+            Some("\nvdb_crypt UUID=x /etc/cryptsetup-keys.d/vdb_crypt.key luks,nofail\n"),
+            "/dev/mapper/vdb_crypt /srv/data ext4 defaults,nofail 0 2\n",
+        );
+        assert!(f.device_mapper);
+        assert_eq!(
+            f.cryptsetup.as_deref(),
+            Some("cryptsetup 2.6.1 flags: UDEV BLKID")
+        );
+        let vdb = &f.disks["/dev/vdb"];
+        assert_eq!(
+            vdb.wipefs,
+            Probe::Ok(vec![Signature {
+                kind: "ext4".into(),
+                offset: "0x438".into()
+            }])
+        );
+        assert_eq!(vdb.holders, ["dm-0"]);
+        assert_eq!(
+            f.disks["/dev/vdc"].wipefs,
+            Probe::Ok(Vec::new()),
+            "blank: no output"
+        );
+        assert_eq!(
+            f.disks["/dev/vdd"].wipefs,
+            Probe::Absent,
+            "not a block device: not probed"
+        );
+        assert_eq!(f.probes["/dev/vdb"]["TYPE"], "crypto_LUKS");
+        assert!(f.probes["/dev/vdc"].is_empty());
+        assert_eq!(
+            f.keyfiles["/etc/cryptsetup-keys.d/vdb_crypt.key"].mode,
+            0o400
+        );
+        assert!(f
+            .crypttab
+            .as_deref()
+            .is_some_and(|c| c.starts_with("vdb_crypt ")));
+        let none = luks("", "", "", "", Some("@@absent\n"), "");
+        assert!(!none.device_mapper, "a kernel without device-mapper");
+        assert_eq!(none.crypttab, None);
     }
 
     #[test]

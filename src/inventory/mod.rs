@@ -214,6 +214,11 @@ fn resolve(path: &Path, dir: &Path, source: &str, file: InventoryFile) -> Invent
                 // validate::check has already proven every role expands.
                 profiles.extend(roles.profiles_of(r).unwrap_or_default());
             }
+            // Declaring disks puts the luks profile in force: a data
+            // volume is never left unencrypted because a role forgot it.
+            if !spec.disks.is_empty() {
+                profiles.push("luks".to_string());
+            }
             Host {
                 name: name.clone(),
                 // validate::check has proven that only hosts with `create:`

@@ -326,6 +326,15 @@ fn check_hosts(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
             }
         }
         for (i, d) in h.disks.iter().enumerate() {
+            if h.disks[..i].contains(d) {
+                c.error(
+                    &format!("{base}.disks[{i}]"),
+                    format!(
+                        "disk {:?} is declared twice; expected each device once",
+                        d.display().to_string()
+                    ),
+                );
+            }
             if !d.starts_with("/dev/") || d.as_os_str().len() <= 5 {
                 c.error(
                     &format!("{base}.disks[{i}]"),

@@ -40,7 +40,10 @@ pub async fn verify_run(g: &GlobalArgs, p: &Arc<Prepared>) -> anyhow::Result<Ver
             let setup = p
                 .setup(&name)
                 .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
-            let f = facts::gather(&session, &setup.request).await?;
+            let mut f = facts::gather(&session, &setup.request).await?;
+            f.observed =
+                crate::controls::dispatch::observe(&setup.controls, &p.inventory, &setup.host)
+                    .await;
             let checked_at = time::rfc3339(f.collected_at);
             let results: Vec<ControlResult> = host::judge(setup, &p.inventory, &f, today)
                 .into_iter()

@@ -12,6 +12,7 @@ mod kernel;
 mod logging;
 pub mod outcome;
 mod packages;
+pub mod proxy;
 pub mod residency;
 pub mod ssh;
 mod system;
@@ -55,6 +56,17 @@ pub const CUSTOM_CHECKS: &[&str] = &[
     "firewall_ruleset",
     "firewall_persistent",
     "firewall_default_drop",
+    // Edge proxies (controls/proxy/): judged from the host's files…
+    "proxy_config",
+    "proxy_crl",
+    "proxy_upstreams_mesh",
+    "proxy_rate_limits",
+    // …and from the control machine (`verify`'s live probe).
+    "proxy_tls_versions",
+    "proxy_certificate_expiry",
+    "proxy_security_headers",
+    "proxy_client_cert_required",
+    "proxy_http_redirect",
 ];
 
 /// Why loading the firewall would cut rampart off this host, if it would.

@@ -68,3 +68,11 @@ s audit; if have auditctl; then auditctl -l 2>&1; echo "@@exit $?"; else echo "@
 s apt-lists; find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -printf '%T@\n' 2>/dev/null | sort -n | tail -n 1
 s modprobe; modprobe --showconfig 2>/dev/null | grep -E '^(blacklist|install) '
 s mounts; findmnt -J -o TARGET,SOURCE,FSTYPE,OPTIONS 2>/dev/null
+# Secret files (TLS private keys) are compared by SHA-256: their content
+# never leaves the host.
+s hashes
+for f in $RAMPART_HASH; do
+  if [ -f "$f" ]; then printf '@@hash %s %s\n' "$(sha256sum < "$f" | cut -d' ' -f1)" "$f"; else printf '@@nohash %s\n' "$f"; fi
+done
+# The proxy's whole configuration as nginx itself judges it.
+s nginx-test; if have nginx; then nginx -t 2>&1; echo "@@exit $?"; else echo "@@absent"; fi

@@ -76,6 +76,9 @@ pub fn parse(raw: &str) -> Facts {
             .and_then(|s| s.parse().ok())
             .unwrap_or(0),
         connection_from: None,
+        file_hashes: file_hashes(get("hashes")),
+        nginx_test: probe(get("nginx-test"), |t| t.trim().to_string()),
+        observed: BTreeMap::new(),
     };
     facts.services = units(get("unit-files"), get("units"));
     facts.users = users(get("passwd"), get("shadow"));
@@ -485,6 +488,21 @@ pub fn files(text: &str) -> BTreeMap<String, Option<String>> {
 }
 
 /// `systemd-analyze cat-config` output: later assignments win, as in systemd.
+/// `@@hash SHA256 PATH` / `@@nohash PATH` lines.
+pub fn file_hashes(text: &str) -> BTreeMap<String, Option<String>> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("@@hash ") {
+            if let Some((hash, path)) = rest.split_once(' ') {
+                out.insert(path.to_string(), Some(hash.trim().to_string()));
+            }
+        } else if let Some(path) = line.strip_prefix("@@nohash ") {
+            out.insert(path.to_string(), None);
+        }
+    }
+    out
+}
+
 pub fn systemd_ini(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .map(str::trim)
@@ -655,6 +673,18 @@ mod tests {
         assert_eq!(f["/etc/a"].as_deref(), Some("hello\n\nworld"));
         assert_eq!(f["/etc/b"], None);
         assert_eq!(f["/etc/empty"].as_deref(), Some(""));
+    }
+
+    #[test]
+    fn secret_files_are_known_by_hash_only() {
+        let h = file_hashes("@@hash 3f2a /etc/nginx/rampart/tls/server.key\n@@nohash /etc/x.key\n");
+        assert_eq!(
+            h.get("/etc/nginx/rampart/tls/server.key"),
+            Some(&Some("3f2a".to_string()))
+        );
+        assert_eq!(h.get("/etc/x.key"), Some(&None));
+        let f = parse("@@rampart-section hostname\nh\n@@rampart-section nginx-test\nnginx: [emerg] bad\n@@exit 1\n");
+        assert!(matches!(f.nginx_test, Probe::Failed(m) if m.contains("emerg")));
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct InventoryFile {
     /// Countries hosts may run in (control RES-01); absent: no policy.
     #[serde(default)]
     pub residency: Option<Residency>,
+    /// The edge reverse proxies (profile `proxy`): server names, certificate.
+    #[serde(default)]
+    pub proxy: ProxySettings,
 }
 
 /// Data-residency policy: every host's location must be in one of these
@@ -262,4 +265,32 @@ impl From<Network> for String {
     fn from(n: Network) -> String {
         n.0.to_string()
     }
+}
+
+/// The edge reverse proxies: what clients ask for and which certificate
+/// the edges present.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySettings {
+    /// Server name of the application ingress (443); absent: the edge's host name.
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// Server name of the collector/API ingress (8443); absent: `server_name`.
+    #[serde(default)]
+    pub api_server_name: Option<String>,
+    /// `self_signed` (issued by rampart's CA; the default) or
+    /// `{files: {cert: PATH, key: PATH}}` (PEM, relative to the inventory).
+    #[serde(default, with = "serde_yaml::with::singleton_map")]
+    pub certificate: CertificateSource,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CertificateSource {
+    /// A server certificate issued by rampart's CA for each edge (lab,
+    /// internal use: clients trust `ca/ca.crt`).
+    #[default]
+    SelfSigned,
+    /// A certificate (chain) and its key in PEM files on the control machine.
+    Files { cert: PathBuf, key: PathBuf },
 }

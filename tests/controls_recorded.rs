@@ -32,7 +32,7 @@ fn statuses(host: &str, facts: &Facts) -> BTreeMap<String, (Status, String)> {
     let inv = inventory();
     let catalog = Catalog::load(&inv).expect("catalog");
     let s = setup(&inv, &catalog, inv.host(host).expect("host")).expect("setup");
-    judge(&s, &inv, facts, TODAY)
+    judge(&s, &inv, facts, &Default::default(), TODAY)
         .into_iter()
         .map(|j| {
             (
@@ -79,7 +79,14 @@ fn a_hardened_host_needs_no_changes() {
     let inv = inventory();
     let catalog = Catalog::load(&inv).expect("catalog");
     let s = setup(&inv, &catalog, inv.host("dev-1").expect("host")).expect("setup");
-    let changes = plan(&s, &inv, &load("hardened-dev-1.json"), TODAY).expect("plan");
+    let changes = plan(
+        &s,
+        &inv,
+        &load("hardened-dev-1.json"),
+        &Default::default(),
+        TODAY,
+    )
+    .expect("plan");
     assert!(
         changes.is_empty(),
         "{:#?}",
@@ -122,7 +129,7 @@ fn waivers_hold_until_their_expiry_then_the_control_fails_again() {
     let s = setup(&inv, &catalog, inv.host("fresh").expect("host")).expect("setup");
     let facts = load("fresh.json");
     let status_on = |day: i64| {
-        judge(&s, &inv, &facts, day)
+        judge(&s, &inv, &facts, &Default::default(), day)
             .into_iter()
             .find(|j| j.control.control.id == "SSH-01")
             .map(|j| (j.outcome.status, j.outcome.reason))
@@ -141,7 +148,7 @@ fn waivers_hold_until_their_expiry_then_the_control_fails_again() {
         "expired waivers no longer hide drift"
     );
     // A waived control is not enforced while the waiver holds.
-    let changes = plan(&s, &inv, &facts, last_day).expect("plan");
+    let changes = plan(&s, &inv, &facts, &Default::default(), last_day).expect("plan");
     let sshd = changes
         .iter()
         .find(|c| c.summary.contains("sshd_config"))

@@ -22,7 +22,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Inventory file [default: $RAMPART_INVENTORY, then ./inventory.yaml]
     #[arg(

@@ -156,15 +156,54 @@ where
     Fut: std::future::Future<Output = Result<T, E>>,
     E: From<TransportError> + std::fmt::Display,
 {
+    on_hosts_observed(p, opts, global, stage, &|_| {}, task).await
+}
+
+/// [`on_hosts`], also telling `on_failure` the moment a host fails, even
+/// one that could not be reached (its task never ran).
+pub async fn on_hosts_observed<T, E, F, Fut>(
+    p: &Prepared,
+    opts: &ConnectOptions,
+    global: &GlobalArgs,
+    stage: &str,
+    on_failure: &(dyn Fn(&str) + Send + Sync),
+    task: F,
+) -> Vec<crate::transport::HostOutcome<T, E>>
+where
+    F: Fn(std::sync::Arc<crate::transport::Session>, String, crate::transport::Reconnect) -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: From<TransportError> + std::fmt::Display,
+{
     let reporter = super::progress::Reporter::new(p.setups.len(), stage);
+    let observed = Observed {
+        inner: &reporter,
+        on_failure,
+    };
     let outcomes = crate::transport::for_each_host(
         dials(&p.inventory, &p.hosts()),
         opts,
         usize::from(global.jobs),
-        &reporter,
+        &observed,
         task,
     )
     .await;
     reporter.finish();
     outcomes
+}
+
+struct Observed<'a> {
+    inner: &'a dyn crate::transport::Progress,
+    on_failure: &'a (dyn Fn(&str) + Send + Sync),
+}
+
+impl crate::transport::Progress for Observed<'_> {
+    fn started(&self, host: &str, stage: &str) {
+        self.inner.started(host, stage);
+    }
+    fn finished(&self, host: &str, ok: bool, summary: &str) {
+        if !ok {
+            (self.on_failure)(host);
+        }
+        self.inner.finished(host, ok, summary);
+    }
 }

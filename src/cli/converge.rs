@@ -2,15 +2,21 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use crate::controls::mesh::Directory;
 use crate::engine::converge::{apply_changes, Applied};
+use crate::engine::fleet::{self, Rendezvous};
 use crate::engine::host::{self, HostSetup};
 use crate::engine::resource::Change;
 use crate::engine::safety;
 use crate::facts;
+use crate::facts::Facts;
 use crate::report::time;
+use crate::transport::{HostOutcome, Reconnect};
 
 use super::args::GlobalArgs;
-use super::context::{connect_options, on_hosts, prepare, Prepared};
+use super::context::{connect_options, on_hosts, on_hosts_observed, prepare, Prepared};
 use super::{summarize, Exit, UsageError};
 
 fn enforced_controls<'a>(
@@ -57,15 +63,50 @@ fn refuse_lockouts(p: &Prepared, client_keys: &[String]) -> anyhow::Result<()> {
     .into())
 }
 
+/// The mesh hosts of this run meet at a rendezvous to learn each other's
+/// keys; keys recorded by earlier runs stand in for hosts outside the run.
+fn mesh_rendezvous(p: &Prepared) -> anyhow::Result<Arc<Rendezvous>> {
+    let expected = p
+        .setups
+        .iter()
+        .filter(|s| s.host.has_profile("mesh"))
+        .map(|s| s.host.name.clone())
+        .collect();
+    let recorded = fleet::load_recorded(&fleet::keys_file(&p.inventory))
+        .map_err(|e| UsageError(e.to_string()))?;
+    Ok(Arc::new(Rendezvous::new(expected, recorded)))
+}
+
 pub async fn plan(g: &GlobalArgs, detailed_exitcode: bool) -> anyhow::Result<Exit> {
     let p = Arc::new(prepare(g)?);
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
     refuse_lockouts(&p, &opts.credentials.public_keys())?;
-    let outcomes = on_hosts(&p, &opts, g, "plan", |session, name, _| {
+    let rendezvous = mesh_rendezvous(&p)?;
+    let facts = on_hosts(&p, &opts, g, "facts", |session, name, _| {
         let p = p.clone();
-        async move { host_plan(&p, &session, &name).await }
+        async move { host_facts(&p, &session, &name).await }
     })
     .await;
+    // Planning is local once every host's facts are in: the mesh directory
+    // is complete without any host waiting for another.
+    for o in &facts {
+        let key = o
+            .result
+            .as_ref()
+            .ok()
+            .and_then(|f| f.mesh.public_key.clone());
+        rendezvous.report(&o.host, key);
+    }
+    let directory = rendezvous.snapshot();
+    let outcomes: Vec<HostOutcome<Vec<Change>, anyhow::Error>> = facts
+        .into_iter()
+        .map(|o| HostOutcome {
+            result: o
+                .result
+                .and_then(|f| host_changes(&p, &o.host, &f, &directory)),
+            host: o.host,
+        })
+        .collect();
     let mut pending = 0;
     for o in &outcomes {
         if let Ok(changes) = &o.result {
@@ -87,16 +128,102 @@ pub async fn plan(g: &GlobalArgs, detailed_exitcode: bool) -> anyhow::Result<Exi
     })
 }
 
-async fn host_plan(
+async fn host_facts(
     p: &Prepared,
     session: &crate::transport::Session,
     name: &str,
+) -> anyhow::Result<Facts> {
+    let setup = p
+        .setup(name)
+        .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
+    Ok(facts::gather(session, &setup.request).await?)
+}
+
+fn host_changes(
+    p: &Prepared,
+    name: &str,
+    f: &Facts,
+    directory: &Directory,
 ) -> anyhow::Result<Vec<Change>> {
     let setup = p
         .setup(name)
         .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
-    let f = facts::gather(session, &setup.request).await?;
-    host::plan(setup, &p.inventory, &f, host::today()).map_err(|e| anyhow::anyhow!(e))
+    host::plan(setup, &p.inventory, f, directory, host::today()).map_err(|e| anyhow::anyhow!(e))
+}
+
+/// Facts, then the plan against what the rendezvous knows now; a mesh host
+/// reports its key as soon as the facts show one.
+async fn fresh_plan(
+    p: &Prepared,
+    rendezvous: &Rendezvous,
+    session: &crate::transport::Session,
+    name: &str,
+) -> anyhow::Result<(Facts, Directory, Vec<Change>)> {
+    let f = host_facts(p, session, name).await?;
+    if let Some(key) = &f.mesh.public_key {
+        if rendezvous.expects(name) {
+            rendezvous.report(name, Some(key.clone()));
+        }
+    }
+    let directory = rendezvous.snapshot();
+    let changes = host_changes(p, name, &f, &directory)?;
+    Ok((f, directory, changes))
+}
+
+/// Reports a mesh host as failed if its task ends without having reported,
+/// so the others never wait for it in vain.
+struct ReportOnDrop<'a> {
+    rendezvous: &'a Rendezvous,
+    host: &'a str,
+}
+
+impl Drop for ReportOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.rendezvous.expects(self.host) && !self.rendezvous.has_reported(self.host) {
+            self.rendezvous.report(self.host, None);
+        }
+    }
+}
+
+/// One host's harden: everything that needs no peer first (packages, the
+/// mesh key), then, once every mesh host of the run has its key, the peers.
+async fn harden_host(
+    p: &Prepared,
+    rendezvous: &Rendezvous,
+    session: &crate::transport::Session,
+    reconnect: &Reconnect,
+    name: &str,
+    stamp: &str,
+) -> anyhow::Result<Applied> {
+    let _failed = ReportOnDrop {
+        rendezvous,
+        host: name,
+    };
+    let (_, mut directory, changes) = fresh_plan(p, rendezvous, session, name).await?;
+    let mut applied = apply_changes(session, reconnect, changes, stamp).await?;
+    // Packages bring files, directories and units the first plan could not
+    // see; one more pass settles what they introduced.
+    if applied.succeeded() && applied.installed_packages() {
+        let (_, d, more) = fresh_plan(p, rendezvous, session, name).await?;
+        directory = d;
+        applied.absorb(apply_changes(session, reconnect, more, stamp).await?);
+    }
+    if rendezvous.expects(name) && !rendezvous.has_reported(name) {
+        let f = host_facts(p, session, name).await?;
+        rendezvous.report(name, f.mesh.public_key.clone());
+    }
+    if applied.succeeded() && rendezvous.expects(name) && !directory.complete {
+        let timeout = Duration::from_secs(p.inventory.ssh.command_timeout_secs);
+        let directory = rendezvous.complete(timeout).await;
+        let f = host_facts(p, session, name).await?;
+        let peers = host_changes(p, name, &f, &directory)?;
+        applied.absorb(apply_changes(session, reconnect, peers, stamp).await?);
+    }
+    if applied.succeeded() {
+        Ok(applied)
+    } else {
+        Err(anyhow::anyhow!(failure_text(&applied)))
+    }
 }
 
 fn print_plan(host: &str, changes: &[Change]) {
@@ -121,25 +248,39 @@ pub async fn harden(g: &GlobalArgs) -> anyhow::Result<Exit> {
     refuse_lockouts(&p, &opts.credentials.public_keys())?;
     prepare_edges(&p)?;
     let stamp = time::compact(time::now_secs());
-    let outcomes = on_hosts(&p, &opts, g, "harden", |session, name, reconnect| {
-        let (p, stamp) = (p.clone(), stamp.clone());
-        async move {
-            let changes = host_plan(&p, &session, &name).await?;
-            let mut applied = apply_changes(&session, &reconnect, changes, &stamp).await?;
-            // Packages bring files, directories and units the first plan
-            // could not see; one more pass settles what they introduced.
-            if applied.succeeded() && applied.installed_packages() {
-                let more = host_plan(&p, &session, &name).await?;
-                applied.absorb(apply_changes(&session, &reconnect, more, &stamp).await?);
-            }
-            if applied.succeeded() {
-                Ok(applied)
-            } else {
-                Err(anyhow::anyhow!(failure_text(&applied)))
+    let rendezvous = mesh_rendezvous(&p)?;
+    // Mesh hosts wait for each other midway: they all run at once, whatever -j.
+    let mut g = g.clone();
+    let mesh_hosts = p
+        .setups
+        .iter()
+        .filter(|s| rendezvous.expects(&s.host.name))
+        .count();
+    g.jobs = g.jobs.max(u16::try_from(mesh_hosts).unwrap_or(u16::MAX));
+    // An unreachable host reports at once, so no other waits for it.
+    let report_failure = {
+        let rendezvous = rendezvous.clone();
+        move |host: &str| {
+            if rendezvous.expects(host) && !rendezvous.has_reported(host) {
+                rendezvous.report(host, None);
             }
         }
-    })
+    };
+    let outcomes = on_hosts_observed(
+        &p,
+        &opts,
+        &g,
+        "harden",
+        &report_failure,
+        |session, name, reconnect| {
+            let (p, stamp, rendezvous) = (p.clone(), stamp.clone(), rendezvous.clone());
+            async move { harden_host(&p, &rendezvous, &session, &reconnect, &name, &stamp).await }
+        },
+    )
     .await;
+    if let Err(e) = fleet::record(&fleet::keys_file(&p.inventory), &rendezvous.learned()) {
+        eprintln!("warning: {e}");
+    }
     let mut total = 0;
     for o in &outcomes {
         if let Ok(a) = &o.result {

@@ -109,6 +109,7 @@ async fn first_contact_changes(
         inventory: &p.inventory,
         facts: &f,
         vars: &all_vars,
+        mesh: &crate::controls::mesh::Directory::default(),
     };
     let mut resources: Vec<Resource> = BASE_PACKAGES
         .iter()

@@ -2,11 +2,14 @@
 
 use std::sync::Arc;
 
+use crate::controls::mesh::Directory;
 use crate::controls::residency;
+use crate::engine::fleet;
 use crate::engine::host;
 use crate::facts;
 use crate::providers;
 use crate::report::{self, time, ControlResult, HostSummary, VerifyRun};
+use crate::transport::HostOutcome;
 
 use super::args::{GlobalArgs, VerifyFormat};
 use super::context::{connect_options, on_hosts, prepare, Prepared};
@@ -34,39 +37,33 @@ pub async fn verify_run(g: &GlobalArgs, p: &Arc<Prepared>) -> anyhow::Result<Ver
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
     let started = time::now_secs();
     let today = host::today();
-    let outcomes = on_hosts(p, &opts, g, "verify", |session, name, _| {
+    let gathered = on_hosts(p, &opts, g, "verify", |session, name, _| {
         let p = p.clone();
         async move {
             let setup = p
                 .setup(&name)
                 .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
             let mut f = facts::gather(&session, &setup.request).await?;
+            // Live probes: the host as its clients see it from here.
             f.observed =
                 crate::controls::dispatch::observe(&setup.controls, &p.inventory, &setup.host)
                     .await;
-            let checked_at = time::rfc3339(f.collected_at);
-            let results: Vec<ControlResult> = host::judge(setup, &p.inventory, &f, today)
-                .into_iter()
-                .map(|j| ControlResult {
-                    id: j.control.control.id.clone(),
-                    host: name.clone(),
-                    profile: j.control.profile.clone(),
-                    title: j.control.control.title.clone(),
-                    severity: j.control.control.severity,
-                    status: j.outcome.status,
-                    observed: j.outcome.observed,
-                    expected: j.outcome.expected,
-                    reason: j.outcome.reason,
-                    rationale: j.control.control.rationale.trim().to_string(),
-                    references: j.control.control.refs.clone(),
-                    evidence: j.outcome.evidence,
-                    checked_at: checked_at.clone(),
-                })
-                .collect();
-            Ok::<_, anyhow::Error>(results)
+            Ok::<_, anyhow::Error>(f)
         }
     })
     .await;
+    // Judged once every host's facts are in: mesh peers are checked against
+    // the keys the other hosts reported.
+    let directory = mesh_directory(p, &gathered)?;
+    let outcomes: Vec<HostOutcome<Vec<ControlResult>, anyhow::Error>> = gathered
+        .into_iter()
+        .map(|o| HostOutcome {
+            result: o
+                .result
+                .and_then(|f| judge_host(p, &o.host, &f, &directory, today)),
+            host: o.host,
+        })
+        .collect();
     let mut results = Vec::new();
     let mut unreachable = Vec::new();
     for o in outcomes {
@@ -105,6 +102,60 @@ pub async fn verify_run(g: &GlobalArgs, p: &Arc<Prepared>) -> anyhow::Result<Ver
         hosts,
         results,
     })
+}
+
+/// The mesh keys of the run's hosts (from their facts) over the recorded ones.
+pub fn mesh_directory(
+    p: &Prepared,
+    gathered: &[HostOutcome<crate::facts::Facts, anyhow::Error>],
+) -> anyhow::Result<Directory> {
+    let mut keys = fleet::load_recorded(&fleet::keys_file(&p.inventory))
+        .map_err(|e| UsageError(e.to_string()))?;
+    for o in gathered {
+        if let Some(k) = o
+            .result
+            .as_ref()
+            .ok()
+            .and_then(|f| f.mesh.public_key.clone())
+        {
+            keys.insert(o.host.clone(), k);
+        }
+    }
+    Ok(Directory {
+        keys,
+        complete: true,
+    })
+}
+
+fn judge_host(
+    p: &Prepared,
+    name: &str,
+    f: &crate::facts::Facts,
+    directory: &Directory,
+    today: i64,
+) -> anyhow::Result<Vec<ControlResult>> {
+    let setup = p
+        .setup(name)
+        .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
+    let checked_at = time::rfc3339(f.collected_at);
+    Ok(host::judge(setup, &p.inventory, f, directory, today)
+        .into_iter()
+        .map(|j| ControlResult {
+            id: j.control.control.id.clone(),
+            host: name.to_string(),
+            profile: j.control.profile.clone(),
+            title: j.control.control.title.clone(),
+            severity: j.control.control.severity,
+            status: j.outcome.status,
+            observed: j.outcome.observed,
+            expected: j.outcome.expected,
+            reason: j.outcome.reason,
+            rationale: j.control.control.rationale.trim().to_string(),
+            references: j.control.control.refs.clone(),
+            evidence: j.outcome.evidence,
+            checked_at: checked_at.clone(),
+        })
+        .collect())
 }
 
 /// RES-01 from the inventory; RES-02 when provider credentials are present.

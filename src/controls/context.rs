@@ -26,6 +26,8 @@ pub struct HostCtx<'a> {
     pub inventory: &'a Inventory,
     pub facts: &'a Facts,
     pub vars: &'a Vars,
+    /// Mesh public keys learned across the fleet during this run.
+    pub mesh: &'a super::mesh::Directory,
 }
 
 impl HostCtx<'_> {

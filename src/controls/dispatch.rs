@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::catalog::{Check, Control, Profile};
 use super::context::{HostCtx, Vars};
 use super::outcome::Outcome;
-use super::{accounts, files, firewall, kernel, logging, packages, proxy, ssh, system};
+use super::{accounts, files, firewall, kernel, logging, mesh, packages, proxy, ssh, system};
 use crate::engine::resource::Resource;
 use crate::inventory::Host;
 
@@ -142,6 +142,12 @@ fn evaluate_custom(name: &str, ctx: &HostCtx) -> Outcome {
         "firewall_ruleset" => firewall::evaluate_ruleset(ctx),
         "firewall_persistent" => firewall::evaluate_persistent(ctx),
         "firewall_default_drop" => firewall::evaluate_default_drop(ctx),
+        "mesh_private_key" => mesh::evaluate_private_key(ctx),
+        "mesh_interface" => mesh::evaluate_interface(ctx),
+        "mesh_peers" => mesh::evaluate_peers(ctx),
+        "mesh_handshakes" => mesh::evaluate_handshakes(ctx),
+        "mesh_service" => mesh::evaluate_service(ctx),
+        "mesh_preshared_keys" => mesh::evaluate_preshared_keys(ctx),
         other => Outcome::error(
             format!("unknown custom check {other}"),
             "",
@@ -153,6 +159,7 @@ fn evaluate_custom(name: &str, ctx: &HostCtx) -> Outcome {
 fn custom_resources(name: &str, ctx: &HostCtx) -> Result<Vec<Resource>, String> {
     Ok(match name {
         "firewall_ruleset" => firewall::resources(ctx)?,
+        "mesh_peers" => mesh::resources(ctx)?,
         "proxy_config" => proxy::resources(ctx)?,
         "operator_accounts" => accounts::operator_account_resources(ctx),
         "only_operator_logins" => accounts::only_operator_logins_resources(ctx),
@@ -303,8 +310,9 @@ pub fn paths_to_read(
         system::COREDUMP_CONF.to_string(),
         firewall::RULESET_FILE.to_string(),
         firewall::NFTABLES_CONF.to_string(),
+        mesh::CONFIG_FILE.to_string(),
     ]);
-    let mut stat = Vec::new();
+    let mut stat = vec![mesh::KEY_FILE.to_string()];
     for hc in controls {
         match &hc.control.check {
             Check::FileMode { path, .. } => stat.push(path.clone()),

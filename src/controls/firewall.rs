@@ -21,7 +21,6 @@ use crate::inventory::{Host, Inventory, Proto, Via};
 
 pub const RULESET_FILE: &str = "/etc/nftables.d/rampart.nft";
 pub const NFTABLES_CONF: &str = "/etc/nftables.conf";
-pub const WIREGUARD_PORT: u16 = 51820;
 
 const NFTABLES_CONF_CONTENT: &str = "#!/usr/sbin/nft -f\n\
 # Managed by rampart. Only rampart's table is loaded here; other tables\n\
@@ -199,16 +198,12 @@ pub fn admitted_flows(inv: &Inventory, host: &Host) -> Result<Vec<AdmittedFlow>,
     }];
     if host.has_profile("mesh") {
         let mut peers = Vec::new();
-        for h in inv
-            .hosts
-            .iter()
-            .filter(|h| h.name != host.name && h.has_profile("mesh"))
-        {
+        for h in super::mesh::peers(inv, host) {
             peers.push(ip_of(h)?.to_string());
         }
         out.push(AdmittedFlow {
             proto: "udp".into(),
-            port: WIREGUARD_PORT,
+            port: inv.mesh.port,
             from: Some(peers),
             via_mesh: false,
             comment: "wireguard from mesh peers".into(),
@@ -233,14 +228,8 @@ pub fn render(inv: &Inventory, host: &Host) -> Result<String, String> {
         admin.add_net(n);
     }
     let mut peers = Sources::default();
-    if host.has_profile("mesh") {
-        for h in inv
-            .hosts
-            .iter()
-            .filter(|h| h.name != host.name && h.has_profile("mesh"))
-        {
-            peers.add_ip(ip_of(h)?);
-        }
+    for h in super::mesh::peers(inv, host) {
+        peers.add_ip(ip_of(h)?);
     }
     let mut t = String::from(
         "#!/usr/sbin/nft -f\n# Managed by rampart: rendered from the inventory; local changes are reverted by harden.\n\
@@ -272,8 +261,9 @@ pub fn render(inv: &Inventory, host: &Host) -> Result<String, String> {
          \x20   tcp dport 22 ip6 saddr @admin6 accept comment \"ssh from admin sources and bastions\"\n",
     );
     if host.has_profile("mesh") {
-        t.push_str(&format!("    udp dport {WIREGUARD_PORT} ip saddr @mesh_peers4 accept comment \"wireguard from mesh peers\"\n"));
-        t.push_str(&format!("    udp dport {WIREGUARD_PORT} ip6 saddr @mesh_peers6 accept comment \"wireguard from mesh peers\"\n"));
+        let port = inv.mesh.port;
+        t.push_str(&format!("    udp dport {port} ip saddr @mesh_peers4 accept comment \"wireguard from mesh peers\"\n"));
+        t.push_str(&format!("    udp dport {port} ip6 saddr @mesh_peers6 accept comment \"wireguard from mesh peers\"\n"));
     }
     for a in allows(inv, host)? {
         let proto = if a.proto == Proto::Tcp { "tcp" } else { "udp" };

@@ -10,6 +10,7 @@ mod files;
 pub mod firewall;
 mod kernel;
 mod logging;
+pub mod mesh;
 pub mod outcome;
 mod packages;
 pub mod proxy;
@@ -56,6 +57,12 @@ pub const CUSTOM_CHECKS: &[&str] = &[
     "firewall_ruleset",
     "firewall_persistent",
     "firewall_default_drop",
+    "mesh_private_key",
+    "mesh_interface",
+    "mesh_peers",
+    "mesh_handshakes",
+    "mesh_service",
+    "mesh_preshared_keys",
     // Edge proxies (controls/proxy/): judged from the host's files…
     "proxy_config",
     "proxy_crl",

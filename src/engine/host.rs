@@ -3,6 +3,7 @@
 //! them (plan).
 
 use crate::controls::dispatch::{self, HostControl};
+use crate::controls::mesh::Directory;
 use crate::controls::{self, context, CatalogError, HostCtx, Outcome, Profile, Status, Vars};
 use crate::facts::{self, Facts};
 use crate::inventory::{Host, Inventory};
@@ -87,6 +88,7 @@ pub fn judge<'a>(
     setup: &'a HostSetup,
     inv: &Inventory,
     facts: &Facts,
+    mesh: &Directory,
     today: i64,
 ) -> Vec<Judged<'a>> {
     let ctx = HostCtx {
@@ -94,6 +96,7 @@ pub fn judge<'a>(
         inventory: inv,
         facts,
         vars: &setup.vars,
+        mesh,
     };
     setup
         .controls
@@ -120,6 +123,7 @@ pub fn plan(
     setup: &HostSetup,
     inv: &Inventory,
     facts: &Facts,
+    mesh: &Directory,
     today: i64,
 ) -> Result<Vec<Change>, String> {
     let ctx = HostCtx {
@@ -127,6 +131,7 @@ pub fn plan(
         inventory: inv,
         facts,
         vars: &setup.vars,
+        mesh,
     };
     let enforced: Vec<&HostControl> = setup
         .controls
@@ -163,7 +168,7 @@ fn apply_rank(r: &Resource) -> u8 {
         Resource::Package { .. } => 0,
         Resource::Group { .. } => 1,
         Resource::User { .. } => 2,
-        Resource::File { .. } | Resource::Absent { .. } => 3,
+        Resource::File { .. } | Resource::Absent { .. } | Resource::Generate { .. } => 3,
         Resource::Perms { .. } => 4,
         Resource::Shell { .. } | Resource::LockPassword { .. } | Resource::LeaveGroup { .. } => 5,
         Resource::Service { .. } => 6,

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod converge;
+pub mod fleet;
 pub mod host;
 pub mod resource;
 pub mod safety;

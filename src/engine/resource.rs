@@ -18,6 +18,9 @@ pub enum Handler {
     ReloadSshd,
     /// Loads rampart's nftables table atomically; guarded like sshd.
     LoadFirewall,
+    /// Brings the WireGuard interface to its configuration without taking
+    /// it down (`wg syncconf`), or starts it.
+    SyncMesh,
     /// Reloads nginx after `nginx -t`; checked afterwards, and the files that
     /// notified it are restored if the test, the reload or the check fails.
     ReloadNginx,
@@ -32,6 +35,7 @@ impl Handler {
             Handler::LoadAuditRules => "load audit rules",
             Handler::ReloadSshd => "reload sshd",
             Handler::LoadFirewall => "load firewall",
+            Handler::SyncMesh => "sync wireguard mesh",
             Handler::ReloadNginx => "reload nginx",
         }
     }
@@ -46,10 +50,30 @@ impl Handler {
             Handler::LoadAuditRules => "augenrules --load >/dev/null",
             Handler::ReloadSshd => "systemctl reload ssh || systemctl reload sshd",
             Handler::LoadFirewall => "nft -f /etc/nftables.d/rampart.nft",
+            Handler::SyncMesh => SYNC_MESH,
             Handler::ReloadNginx => "systemctl reload-or-restart nginx",
         }
     }
 }
+
+/// Peers change in place (`wg syncconf` keeps existing sessions, so a path
+/// over the mesh survives); the PostUp lines re-apply the private key and
+/// preshared keys, which are kept out of the configuration file. A changed
+/// address, or an interface that is not up, needs wg-quick to (re)start it.
+const SYNC_MESH: &str = r#"conf=/etc/wireguard/wg0.conf
+want=$(sed -n 's/^Address = //p' "$conf")
+if ip link show wg0 >/dev/null 2>&1 && ip -o addr show dev wg0 | grep -qF " $want "; then
+  t=$(mktemp) && wg-quick strip wg0 >"$t" && wg syncconf wg0 "$t"; rc=$?; rm -f "$t"
+  [ "$rc" -eq 0 ] && sed -n 's/^PostUp = //p' "$conf" | sed 's/%i/wg0/g' | sh -e
+else
+  systemctl restart wg-quick@wg0
+fi
+# One packet to each peer starts the handshakes now rather than at the
+# next keepalive (wireguard retries for 90 s until the peer knows us).
+for ip in $(sed -n 's/^AllowedIPs = //p' "$conf" | cut -d/ -f1); do
+  ping -c 1 -W 1 -q "$ip" >/dev/null 2>&1 &
+done
+wait"#;
 
 /// A command that validates a candidate file (`%s` is its temporary path)
 /// before it replaces the live one.
@@ -134,6 +158,13 @@ pub enum Resource {
         user: String,
         group: String,
     },
+    /// A file created once on the host by `command` (its stdout), never
+    /// shown or copied: a secret born on the host stays there (0600).
+    Generate {
+        path: String,
+        command: String,
+        what: String,
+    },
     /// Runs `handler` when live state differs although the files match
     /// (e.g. someone flushed the firewall); `needed` is judged from facts.
     Trigger {
@@ -192,7 +223,8 @@ impl Resource {
         match self {
             Resource::File { path, .. }
             | Resource::Absent { path, .. }
-            | Resource::Perms { path, .. } => Some(path),
+            | Resource::Perms { path, .. }
+            | Resource::Generate { path, .. } => Some(path),
             _ => None,
         }
     }
@@ -355,6 +387,8 @@ impl Resource {
             Resource::Trigger { what, needed, .. } => {
                 needed.then(|| self.change('~', what.clone(), None))
             }
+            Resource::Generate { path, what, .. } => (!facts.file_modes.contains_key(path))
+                .then(|| self.change('+', format!("{what}: {path}"), None)),
             Resource::LeaveGroup { user, group } => facts
                 .groups
                 .iter()
@@ -425,6 +459,10 @@ impl Resource {
             Resource::LockPassword { user } => format!("passwd -l {} >/dev/null", q(user)),
             Resource::LeaveGroup { user, group } => format!("gpasswd -d {} {} >/dev/null", q(user), q(group)),
             Resource::Trigger { .. } => "true".to_string(),
+            Resource::Generate { path, command, .. } => format!(
+                "[ -s {p} ] || {{ mkdir -p \"$(dirname {p})\" && (umask 077; t=$(mktemp {p}.XXXXXX) && {command} >\"$t\" && chmod 0600 \"$t\" && mv -f \"$t\" {p}); }}",
+                p = q(path)
+            ),
         }
     }
 }
@@ -447,6 +485,22 @@ fn normalize_ws(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// An instance of a template unit (`wg-quick@wg0.service`) is not listed
+/// until it is enabled or loaded; its template's file says it can be.
+fn instance_of_known_template<'a>(facts: &'a Facts, name: &str) -> Option<&'a crate::facts::Unit> {
+    static NEVER_STARTED: crate::facts::Unit = crate::facts::Unit {
+        enabled: None,
+        active: None,
+        sub: None,
+    };
+    let (prefix, rest) = name.split_once('@')?;
+    let (_, suffix) = rest.rsplit_once('.')?;
+    facts
+        .services
+        .contains_key(&format!("{prefix}@.{suffix}"))
+        .then_some(&NEVER_STARTED)
+}
+
 fn service_diff(
     r: &Resource,
     facts: &Facts,
@@ -455,7 +509,10 @@ fn service_diff(
     active: Option<bool>,
     masked: bool,
 ) -> Option<Change> {
-    let unit = facts.services.get(name);
+    let unit = facts
+        .services
+        .get(name)
+        .or_else(|| instance_of_known_template(facts, name));
     let is_masked = unit.and_then(|u| u.enabled.as_deref()) == Some("masked");
     let is_enabled = unit.and_then(|u| u.enabled.as_deref()) == Some("enabled");
     let is_active = unit.and_then(|u| u.active.as_deref()) == Some("active");

@@ -33,6 +33,13 @@ if have wg; then
   printf '%s\n' "$out" | awk -F'\t' 'BEGIN { OFS = "\t" } NF == 5 { $2 = "(hidden)" } NF == 9 && $3 != "(none)" { $3 = "(hidden)" } { print }'
   echo "@@exit $rc"
 else echo "@@absent"; fi
+# Only the public half of the mesh key is printed.
+s wg-key; if have wg && [ -f /etc/wireguard/wg0.key ]; then wg pubkey < /etc/wireguard/wg0.key 2>&1; fi
+s wg-impl
+[ -d /sys/module/wireguard ] && echo module-loaded
+have modprobe && modprobe -n -q wireguard 2>/dev/null && echo module-available
+ls /var/run/wireguard 2>/dev/null | sed 's/^/socket /'
+s ip-addr; ip -j addr show 2>/dev/null
 s lsblk; lsblk -J -b -o NAME,PATH,MAJ:MIN,TYPE,SIZE,FSTYPE,UUID,LABEL,MOUNTPOINTS,RO 2>/dev/null
 s disks
 for d in $RAMPART_DISKS; do

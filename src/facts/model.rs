@@ -27,6 +27,9 @@ pub struct Facts {
     /// rampart's managed ruleset file, loaded in a scratch namespace.
     pub nft_desired: Probe<serde_json::Value>,
     pub wireguard: Probe<Vec<WgInterface>>,
+    /// What the mesh needs beyond `wg show`: the host's own public key,
+    /// which implementation is available, interface addresses.
+    pub mesh: MeshFacts,
     pub block_devices: Vec<BlockDevice>,
     /// The inventory's declared disks, probed individually.
     pub disks: BTreeMap<String, DiskProbe>,
@@ -132,6 +135,30 @@ pub struct Unit {
     /// active, inactive, failed, … (absent when not loaded)
     pub active: Option<String>,
     pub sub: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct MeshFacts {
+    /// Public key derived on the host from its private key file (the
+    /// private key itself never leaves the host).
+    pub public_key: Option<String>,
+    /// The kernel has WireGuard (module loaded or loadable).
+    pub kernel_module: bool,
+    /// Interfaces run by a userspace implementation (their UAPI sockets).
+    pub userspace: Vec<String>,
+    /// Network interfaces: name → state and addresses (CIDR).
+    pub interfaces: BTreeMap<String, NetInterface>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct NetInterface {
+    /// `ip` operstate: UP, DOWN, UNKNOWN (tun devices report UNKNOWN when up).
+    pub state: String,
+    /// The link is administratively up (IFF_UP).
+    pub up: bool,
+    pub addresses: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -46,6 +46,7 @@ pub fn parse(raw: &str) -> Facts {
             serde_json::from_str(t).unwrap_or(serde_json::Value::Null)
         }),
         wireguard: probe(get("wg"), wg_dump),
+        mesh: mesh_facts(get("wg-key"), get("wg-impl"), get("ip-addr")),
         block_devices: lsblk(get("lsblk")),
         disks: disks(get("disks")),
         users: Vec::new(),
@@ -248,6 +249,72 @@ pub fn sysctls(text: &str) -> BTreeMap<String, String> {
         .filter_map(|l| {
             l.split_once(" = ")
                 .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// The host's own WireGuard public key, the implementations available, and
+/// `ip -j addr` (addresses in CIDR form per interface).
+pub fn mesh_facts(key: &str, implementation: &str, ip_addr: &str) -> MeshFacts {
+    let public_key = key.trim();
+    let lines: Vec<&str> = implementation.lines().map(str::trim).collect();
+    MeshFacts {
+        public_key: (public_key.len() == 44 && public_key.ends_with('='))
+            .then(|| public_key.to_string()),
+        kernel_module: lines
+            .iter()
+            .any(|l| *l == "module-loaded" || *l == "module-available"),
+        userspace: lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("socket "))
+            .filter_map(|s| s.strip_suffix(".sock"))
+            .map(String::from)
+            .collect(),
+        interfaces: ip_interfaces(ip_addr),
+    }
+}
+
+fn ip_interfaces(json: &str) -> BTreeMap<String, NetInterface> {
+    let Ok(serde_json::Value::Array(links)) = serde_json::from_str::<serde_json::Value>(json)
+    else {
+        return BTreeMap::new();
+    };
+    links
+        .iter()
+        .filter_map(|l| {
+            let name = l.get("ifname")?.as_str()?.to_string();
+            let flags: Vec<&str> = l
+                .get("flags")
+                .and_then(|f| f.as_array())
+                .map(|f| f.iter().filter_map(|x| x.as_str()).collect())
+                .unwrap_or_default();
+            let addresses = l
+                .get("addr_info")
+                .and_then(|a| a.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|i| {
+                            Some(format!(
+                                "{}/{}",
+                                i.get("local")?.as_str()?,
+                                i.get("prefixlen")?.as_u64()?
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some((
+                name,
+                NetInterface {
+                    state: l
+                        .get("operstate")
+                        .and_then(|s| s.as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    up: flags.contains(&"UP"),
+                    addresses,
+                },
+            ))
         })
         .collect()
 }
@@ -622,6 +689,28 @@ mod tests {
             probe("port 22\n@@exit 0\n", sshd_config),
             Probe::Ok(_)
         ));
+    }
+
+    #[test]
+    fn mesh_facts_read_key_implementation_and_addresses() {
+        let ip = r#"[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP","LOWER_UP"],"operstate":"UNKNOWN","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8}]},
+            {"ifindex":5,"ifname":"wg0","flags":["POINTOPOINT","NOARP","UP","LOWER_UP"],"operstate":"UNKNOWN","addr_info":[{"family":"inet","local":"10.99.0.1","prefixlen":32}]}]"#;
+        let m = mesh_facts(
+            "hGh9SCHdaYr5yfb8rBjFj0rMhe3QzMWK8WgxyHq8LEA=\n",
+            "socket wg0.sock\n",
+            ip,
+        );
+        assert_eq!(
+            m.public_key.as_deref(),
+            Some("hGh9SCHdaYr5yfb8rBjFj0rMhe3QzMWK8WgxyHq8LEA=")
+        );
+        assert!(!m.kernel_module);
+        assert_eq!(m.userspace, ["wg0"]);
+        let wg0 = &m.interfaces["wg0"];
+        assert!(wg0.up);
+        assert_eq!(wg0.addresses, ["10.99.0.1/32"]);
+        assert!(mesh_facts("wg: not found", "module-available", "").kernel_module);
+        assert_eq!(mesh_facts("garbage", "", "").public_key, None);
     }
 
     #[test]

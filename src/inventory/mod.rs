@@ -21,8 +21,8 @@ use sha2::{Digest, Sha256};
 pub use error::{Diagnostic, InventoryError};
 pub use locate::{Position, PositionIndex};
 pub use model::{
-    CertificateSource, CreateSpec, Flow, HostSpec, InventoryFile, Network, Operator, Proto,
-    Provider, ProxySettings, Residency, SecretsSettings, SshSettings, Via, Waiver,
+    CertificateSource, CreateSpec, Flow, HostSpec, InventoryFile, MeshSettings, Network, Operator,
+    Proto, Provider, ProxySettings, Residency, SecretsSettings, SshSettings, Via, Waiver,
 };
 pub use roles::{RoleTable, PROFILES};
 pub use select::select_hosts;
@@ -95,6 +95,7 @@ pub struct Inventory {
     pub flows: Vec<Flow>,
     /// Countries of the residency policy (RES-01); `None`: no policy.
     pub residency: Option<Vec<String>>,
+    pub mesh: MeshSettings,
     /// The edge proxies' settings, certificate paths anchored.
     pub proxy: ProxySettings,
     #[serde(skip)]
@@ -259,6 +260,7 @@ fn resolve(path: &Path, dir: &Path, source: &str, file: InventoryFile) -> Invent
         hosts,
         waivers: file.waivers.clone(),
         flows: file.flows.clone(),
+        mesh: file.mesh.clone(),
         residency: file.residency.as_ref().map(|r| r.countries.clone()),
         proxy: anchored_proxy(dir, &file.proxy),
         roles,

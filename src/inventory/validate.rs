@@ -63,6 +63,7 @@ pub(super) fn check(
     check_hosts(&mut c, inv, &table);
     check_waivers(&mut c, inv, &table);
     check_flows(&mut c, inv, &table);
+    check_mesh_links(&mut c, inv, &table);
     check_residency(&mut c, inv);
     check_proxy(&mut c, dir, inv);
     c.diags
@@ -558,6 +559,23 @@ fn check_flows(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
                 &format!("flows[{i}].port"),
                 "port 0; expected a port from 1 to 65535".into(),
             );
+        }
+    }
+}
+
+fn check_mesh_links(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
+    let m = &inv.mesh;
+    if m.port == 0 {
+        c.error(
+            "mesh.port",
+            "port 0; expected a port from 1 to 65535".into(),
+        );
+    }
+    for (i, (a, b)) in m.links.iter().flatten().enumerate() {
+        for (j, name) in [a, b].into_iter().enumerate() {
+            if !inv.hosts.contains_key(name) && !table.is_role(name) {
+                c.error(&format!("mesh.links[{i}][{j}]"), format!("`{name}` is neither a host nor a role; expected one of the hosts ({}) or roles", host_names(inv)));
+            }
         }
     }
 }

@@ -197,6 +197,11 @@ pub fn boot(host: &LabHost, machine: &str) -> Result<i32, LabError> {
         "--network-namespace-path=/run/netns/{}",
         host.netns
     ));
+    // The kernel here has no WireGuard module: the mesh runs wireguard-go,
+    // which needs a TUN device.
+    if std::path::Path::new("/dev/net/tun").exists() {
+        cmd.arg("--bind=/dev/net/tun");
+    }
     if let Some(dev) = &host.loop_device {
         cmd.arg(format!("--bind={dev}:/dev/vdb"));
     }

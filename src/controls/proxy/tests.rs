@@ -17,6 +17,7 @@ struct Fixture {
     inv: Inventory,
     vars: Vars,
     identity: crate::ca::Identity,
+    mesh: crate::controls::mesh::Directory,
 }
 
 fn vars() -> Vars {
@@ -53,6 +54,7 @@ fn fixture(certificate: &str) -> Fixture {
         inv,
         vars: vars(),
         identity,
+        mesh: Default::default(),
     }
 }
 
@@ -64,6 +66,7 @@ fn ctx<'a>(f: &'a Fixture, facts: &'a Facts) -> HostCtx<'a> {
         inventory: &f.inv,
         facts,
         vars: &f.vars,
+        mesh: &f.mesh,
     }
 }
 

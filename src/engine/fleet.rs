@@ -1,0 +1,238 @@
+//! What the hosts of one run learn from each other: the mesh public keys.
+//!
+//! A host's peers can only be configured once every mesh host has a key.
+//! Hosts report their key (or their failure) to a [`Rendezvous`] as soon as
+//! they know it, and wait there before writing peers, so the whole mesh
+//! converges in one `harden` with one connection per host. Keys are also
+//! recorded next to the inventory (they are public), so a run limited to a
+//! few hosts still knows the others.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::controls::mesh::Directory;
+use crate::inventory::Inventory;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeysFileError {
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// `mesh/public-keys.yaml` beside the inventory.
+pub fn keys_file(inv: &Inventory) -> PathBuf {
+    inv.path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("mesh")
+        .join("public-keys.yaml")
+}
+
+fn valid_key(k: &str) -> bool {
+    k.len() == 44
+        && k.ends_with('=')
+        && data_encoding::BASE64
+            .decode(k.as_bytes())
+            .is_ok_and(|b| b.len() == 32)
+}
+
+/// Keys recorded by earlier runs; none when the file does not exist.
+pub fn load_recorded(path: &Path) -> Result<BTreeMap<String, String>, KeysFileError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => {
+            return Err(KeysFileError::Invalid {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })
+        }
+    };
+    let invalid = |message: String| KeysFileError::Invalid {
+        path: path.display().to_string(),
+        message,
+    };
+    let keys: BTreeMap<String, String> = serde_yaml::from_str::<Option<_>>(&text)
+        .map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!("{}:{}: ", l.line(), l.column()))
+                .unwrap_or_default();
+            invalid(format!(
+                "{at}{e}; expected `host: <base64 WireGuard public key>` lines"
+            ))
+        })?
+        .unwrap_or_default();
+    if let Some((host, _)) = keys.iter().find(|(_, k)| !valid_key(k)) {
+        return Err(invalid(format!(
+            "the key of {host} is not a WireGuard public key (44 characters of base64)"
+        )));
+    }
+    Ok(keys)
+}
+
+/// Records `keys` (merged over what the file holds), atomically.
+pub fn record(path: &Path, keys: &BTreeMap<String, String>) -> Result<(), KeysFileError> {
+    let mut all = load_recorded(path)?;
+    let before = all.clone();
+    all.extend(keys.iter().map(|(h, k)| (h.clone(), k.clone())));
+    if all == before && path.exists() {
+        return Ok(());
+    }
+    let write = |source| KeysFileError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(write)?;
+    let mut text = String::from(
+        "# WireGuard public keys of the mesh hosts, recorded by rampart (public, safe to commit).\n",
+    );
+    for (h, k) in &all {
+        text.push_str(&format!("{h}: \"{k}\"\n"));
+    }
+    let tmp = dir.join(".public-keys.yaml.tmp");
+    std::fs::write(&tmp, text).map_err(write)?;
+    std::fs::rename(&tmp, path).map_err(write)
+}
+
+#[derive(Debug, Clone, Default)]
+struct State {
+    keys: BTreeMap<String, String>,
+    reported: BTreeSet<String>,
+}
+
+/// Where the mesh hosts of a run meet: each reports its key once, and a
+/// host that needs its peers' keys waits until all have reported.
+pub struct Rendezvous {
+    expected: BTreeSet<String>,
+    recorded: BTreeMap<String, String>,
+    state: watch::Sender<State>,
+}
+
+impl Rendezvous {
+    /// `expected`: the mesh hosts of this run.
+    pub fn new(expected: BTreeSet<String>, recorded: BTreeMap<String, String>) -> Rendezvous {
+        Rendezvous {
+            expected,
+            recorded,
+            state: watch::Sender::new(State::default()),
+        }
+    }
+
+    pub fn expects(&self, host: &str) -> bool {
+        self.expected.contains(host)
+    }
+
+    /// Reports `host`'s key (`None`: it failed before having one). A later
+    /// report with a key replaces an earlier one without.
+    pub fn report(&self, host: &str, key: Option<String>) {
+        self.state.send_modify(|s| {
+            s.reported.insert(host.to_string());
+            if let Some(k) = key {
+                s.keys.insert(host.to_string(), k);
+            }
+        });
+    }
+
+    pub fn has_reported(&self, host: &str) -> bool {
+        self.state.borrow().reported.contains(host)
+    }
+
+    fn directory(&self, s: &State) -> Directory {
+        let mut keys = self.recorded.clone();
+        keys.extend(s.keys.iter().map(|(h, k)| (h.clone(), k.clone())));
+        Directory {
+            keys,
+            complete: self.expected.iter().all(|h| s.reported.contains(h)),
+        }
+    }
+
+    /// What is known now.
+    pub fn snapshot(&self) -> Directory {
+        self.directory(&self.state.borrow())
+    }
+
+    /// Waits until every expected host has reported, at most `timeout`;
+    /// after it, what is known (possibly incomplete).
+    pub async fn complete(&self, timeout: Duration) -> Directory {
+        let mut rx = self.state.subscribe();
+        let expected = &self.expected;
+        let _ = tokio::time::timeout(
+            timeout,
+            rx.wait_for(|s| expected.iter().all(|h| s.reported.contains(h))),
+        )
+        .await;
+        self.snapshot()
+    }
+
+    /// Keys learned in this run, to record.
+    pub fn learned(&self) -> BTreeMap<String, String> {
+        self.state.borrow().keys.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K1: &str = "hGh9SCHdaYr5yfb8rBjFj0rMhe3QzMWK8WgxyHq8LEA=";
+    const K2: &str = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=";
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn the_directory_completes_when_every_host_reported_even_by_failing() {
+        let recorded = [("old".to_string(), K2.to_string())].into_iter().collect();
+        let r = std::sync::Arc::new(Rendezvous::new(set(&["a", "b"]), recorded));
+        r.report("a", Some(K1.into()));
+        assert!(!r.snapshot().complete);
+        let waiter = {
+            let r = r.clone();
+            tokio::spawn(async move { r.complete(Duration::from_secs(5)).await })
+        };
+        r.report("b", None);
+        let d = waiter.await.expect("joins");
+        assert!(d.complete);
+        assert_eq!(d.key_of("a"), Some(K1));
+        assert_eq!(d.key_of("old"), Some(K2), "recorded keys fill in");
+        assert_eq!(d.key_of("b"), None);
+    }
+
+    #[tokio::test]
+    async fn waiting_is_bounded() {
+        let r = Rendezvous::new(set(&["a"]), BTreeMap::new());
+        let d = r.complete(Duration::from_millis(20)).await;
+        assert!(!d.complete);
+    }
+
+    #[test]
+    fn recorded_keys_round_trip_and_bad_files_name_the_problem() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mesh").join("public-keys.yaml");
+        assert!(load_recorded(&path).expect("absent is empty").is_empty());
+        let keys = [("a".to_string(), K1.to_string())].into_iter().collect();
+        record(&path, &keys).expect("records");
+        let more = [("b".to_string(), K2.to_string())].into_iter().collect();
+        record(&path, &more).expect("records");
+        let back = load_recorded(&path).expect("loads");
+        assert_eq!(back.len(), 2);
+        std::fs::write(&path, "a: notakey\n").expect("write");
+        let e = load_recorded(&path).expect_err("invalid").to_string();
+        assert!(e.contains("not a WireGuard public key"), "{e}");
+        std::fs::write(&path, "a: [\n").expect("write");
+        let e = load_recorded(&path).expect_err("invalid").to_string();
+        assert!(e.contains("expected `host:"), "{e}");
+    }
+}

@@ -126,6 +126,13 @@ fn mesh_roles_need_a_mesh_address() {
 }
 
 #[test]
+fn mesh_links_name_hosts_or_roles_and_preshared_keys_need_recipients() {
+    insta::assert_snapshot!(errors(
+        "mesh:\n  port: 0\n  preshared_keys: true\n  links: [[edge, apps]]\nhosts:\n  a:\n    address: 10.0.0.1\n    roles: [edge]\n    mesh_address: 10.99.0.1\n"
+    ));
+}
+
+#[test]
 fn bad_keys_recipients_and_disks_are_errors() {
     insta::assert_snapshot!(errors(
         "operators:\n  - name: Ops\n    keys: [\"ssh-ed25519 nope\"]\nsecrets:\n  recipients: [\"age1notarecipient\"]\nhosts:\n  a:\n    address: 10.0.0.1\n    roles: [base]\n    disks: [vdb]\n"

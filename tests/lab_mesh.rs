@@ -21,11 +21,12 @@ fn mesh_ip(i: usize) -> String {
 
 /// Edge, app and db on the mesh; the fourth host stays a plain base host
 /// (an outsider to the mesh and to SSH: only the control machine may SSH).
-fn inventory(lab: &Lab, dir: &std::path::Path) -> std::path::PathBuf {
+/// Preshared keys are on: sealed to `recipient` under secrets/mesh/.
+fn inventory(lab: &Lab, dir: &std::path::Path, recipient: &str) -> std::path::PathBuf {
     lab.variant(dir, |t| {
         let mut t = t.replace(
             "admin_sources: [10.124.5.0/24]",
-            "admin_sources: [10.124.5.1/32]\nflows:\n  - {from: t-mesh-4, to: db, port: 9100, via: public}",
+            &format!("admin_sources: [10.124.5.1/32]\nflows:\n  - {{from: t-mesh-4, to: db, port: 9100, via: public}}\nsecrets:\n  recipients: [{recipient}]\nmesh:\n  preshared_keys: true"),
         );
         for (i, role) in [(EDGE, "edge"), (APP, "app"), (DB, "db")] {
             t = t.replacen(
@@ -180,7 +181,8 @@ fn assert_flows(lab: &Lab) {
 fn mesh_and_firewall_admit_exactly_the_declared_flows_and_repair_drift() {
     let lab = lab("t-mesh", 4, "10.124.5.0/24", None);
     let tmp = tempfile::tempdir().expect("tempdir");
-    let inv = inventory(&lab, tmp.path());
+    let identity = age::x25519::Identity::generate();
+    let inv = inventory(&lab, tmp.path(), &identity.to_public().to_string());
     let inv_text = std::fs::read_to_string(&inv).expect("read");
     assert_eq!(inv_text.matches("mesh_address").count(), 3, "{inv_text}");
 
@@ -213,6 +215,33 @@ fn mesh_and_firewall_admit_exactly_the_declared_flows_and_repair_drift() {
     }
     let mode = lab.sudo(EDGE, "stat -c '%a %U' /etc/wireguard/wg0.key");
     assert_eq!(text(&mode.stdout).trim(), "600 root");
+
+    // Preshared keys: one per pair, sealed on the control machine (0600,
+    // never in plain), the same on both ends, set on every peer.
+    let sealed: Vec<_> = std::fs::read_dir(tmp.path().join("secrets/mesh"))
+        .expect("secrets/mesh")
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(sealed.len(), 3, "3 pairs");
+    let psk = text(&lab.sudo(EDGE, "cat /etc/wireguard/psk/t-mesh-2.psk").stdout);
+    let psk_app = text(&lab.sudo(APP, "cat /etc/wireguard/psk/t-mesh-1.psk").stdout);
+    assert_eq!(psk.trim().len(), 44);
+    assert_eq!(psk, psk_app, "both ends of edge–app share the key");
+    for f in &sealed {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = f.metadata().expect("meta");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let bytes = std::fs::read(f.path()).expect("read");
+        assert!(!String::from_utf8_lossy(&bytes).contains(psk.trim()));
+    }
+    for out in [&h, &again] {
+        assert!(!text(&out.stdout).contains(psk.trim()));
+    }
+    let psks = text(&lab.sudo(EDGE, "wg show wg0 preshared-keys").stdout);
+    assert!(
+        !psks.contains("(none)") && psks.lines().count() == 2,
+        "{psks}"
+    );
 
     // The base host is outside the mesh: no interface, nobody's peer.
     let base_wg = lab.sudo(
@@ -291,4 +320,49 @@ fn mesh_and_firewall_admit_exactly_the_declared_flows_and_repair_drift() {
     assert_flows(&lab);
     let ok = run(&inv, &["verify"]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stdout));
+
+    // Status: every direction of every pair, with a fresh handshake.
+    let status = run(&inv, &["mesh", "status", "--format", "json"]);
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status.stdout));
+    let pairs: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(pairs.len(), 6, "3 hosts, 6 directions");
+    assert!(pairs.iter().all(|p| p["state"] == "ok"), "{pairs:?}");
+
+    // Rotation: refused for part of the mesh; for all of it, new keys with
+    // traffic flowing throughout (a ping over the mesh loses nothing).
+    let partial = run(&inv, &["--limit", "t-mesh-1", "mesh", "rotate"]);
+    assert_eq!(partial.status.code(), Some(2), "{}", text(&partial.stderr));
+    let before = text(&lab.sudo(EDGE, "wg show wg0 public-key").stdout);
+    let pinger = std::thread::spawn({
+        let lab = Lab {
+            name: lab.name.clone(),
+            inventory: lab.inventory.clone(),
+            dir: lab.dir.clone(),
+        };
+        move || {
+            text(
+                &lab.sudo(EDGE, &format!("ping -c 40 -i 0.2 -q {}", mesh_ip(APP)))
+                    .stdout,
+            )
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let rotated = run(&inv, &["mesh", "rotate"]);
+    assert_eq!(rotated.status.code(), Some(0), "{}", text(&rotated.stderr));
+    let ping = pinger.join().expect("ping thread");
+    assert!(ping.contains(" 0% packet loss"), "{ping}");
+    let after = text(&lab.sudo(EDGE, "wg show wg0 public-key").stdout);
+    assert_ne!(before.trim(), after.trim(), "the key changed");
+    let keys = std::fs::read_to_string(tmp.path().join("mesh/public-keys.yaml")).expect("keys");
+    assert!(keys.contains(after.trim()), "the new key is recorded");
+    let leftovers = lab.sudo(EDGE, "ls /etc/wireguard");
+    assert_eq!(
+        text(&leftovers.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["psk", "wg0.conf", "wg0.key"]
+    );
+    let v = run(&inv, &["verify"]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v.stdout));
+    assert_flows(&lab);
 }

@@ -73,6 +73,9 @@ pub enum Command {
     },
     /// Write a compliance report (HTML, JSON, Markdown), optionally signed and encrypted
     Report(ReportArgs),
+    /// The WireGuard mesh: pair status, key rotation
+    #[command(subcommand)]
+    Mesh(MeshCommand),
     /// rampart's certificate authority for collector mTLS
     #[command(subcommand)]
     Ca(CaCommand),
@@ -159,6 +162,23 @@ pub enum SyncProvider {
     Hetzner,
     /// OVHcloud (OVH_APPLICATION_KEY/SECRET, OVH_CONSUMER_KEY)
     Ovh,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MeshCommand {
+    /// Per pair of mesh hosts: last handshake and transfer (exit 1 if a pair is not ok)
+    Status {
+        #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+        format: StatusFormat,
+    },
+    /// New keys on every mesh host: staged, then switched everywhere at once
+    Rotate,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum StatusFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -65,7 +65,7 @@ fn refuse_lockouts(p: &Prepared, client_keys: &[String]) -> anyhow::Result<()> {
 
 /// The mesh hosts of this run meet at a rendezvous to learn each other's
 /// keys; keys recorded by earlier runs stand in for hosts outside the run.
-fn mesh_rendezvous(p: &Prepared) -> anyhow::Result<Arc<Rendezvous>> {
+fn mesh_rendezvous(p: &Prepared, applying: bool) -> anyhow::Result<Arc<Rendezvous>> {
     let expected = p
         .setups
         .iter()
@@ -74,14 +74,18 @@ fn mesh_rendezvous(p: &Prepared) -> anyhow::Result<Arc<Rendezvous>> {
         .collect();
     let recorded = fleet::load_recorded(&fleet::keys_file(&p.inventory))
         .map_err(|e| UsageError(e.to_string()))?;
-    Ok(Arc::new(Rendezvous::new(expected, recorded)))
+    let mut r = Rendezvous::new(expected, recorded);
+    if p.inventory.mesh.preshared_keys {
+        r = r.with_preshared_keys(fleet::PskStore::new(&p.inventory, applying));
+    }
+    Ok(Arc::new(r))
 }
 
 pub async fn plan(g: &GlobalArgs, detailed_exitcode: bool) -> anyhow::Result<Exit> {
     let p = Arc::new(prepare(g)?);
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
     refuse_lockouts(&p, &opts.credentials.public_keys())?;
-    let rendezvous = mesh_rendezvous(&p)?;
+    let rendezvous = mesh_rendezvous(&p, false)?;
     let facts = on_hosts(&p, &opts, g, "facts", |session, name, _| {
         let p = p.clone();
         async move { host_facts(&p, &session, &name).await }
@@ -248,7 +252,7 @@ pub async fn harden(g: &GlobalArgs) -> anyhow::Result<Exit> {
     refuse_lockouts(&p, &opts.credentials.public_keys())?;
     prepare_edges(&p)?;
     let stamp = time::compact(time::now_secs());
-    let rendezvous = mesh_rendezvous(&p)?;
+    let rendezvous = mesh_rendezvous(&p, true)?;
     // Mesh hosts wait for each other midway: they all run at once, whatever -j.
     let mut g = g.clone();
     let mesh_hosts = p

@@ -10,9 +10,11 @@ mod exit;
 mod facts;
 mod inventory;
 mod lab;
+mod mesh;
 mod progress;
 mod provision;
 mod report;
+mod rotate;
 mod sync;
 mod verify;
 
@@ -138,6 +140,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         C::Harden => converge::harden(g).await,
         C::Verify { format } => verify::run(g, format).await,
         C::Report(args) => report::run(g, args).await,
+        C::Mesh(cmd) => mesh::run(g, cmd).await,
         C::Ca(cmd) => ca::run(g, cmd).await,
     }
 }

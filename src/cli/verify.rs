@@ -124,6 +124,7 @@ pub fn mesh_directory(
     Ok(Directory {
         keys,
         complete: true,
+        psk: None,
     })
 }
 

@@ -24,12 +24,14 @@ pub const SERVICE: &str = "wg-quick@wg0.service";
 
 /// Public keys of the mesh hosts, learned from facts during this run or
 /// recorded by an earlier one (for hosts outside `--limit`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Directory {
     pub keys: BTreeMap<String, String>,
     /// Every mesh host of the run has reported (its key or its failure):
     /// peer configuration may be rendered.
     pub complete: bool,
+    /// Where pairs' preshared keys are kept (when the inventory wants them).
+    pub psk: Option<std::sync::Arc<crate::engine::fleet::PskStore>>,
 }
 
 impl Directory {
@@ -242,6 +244,7 @@ pub fn resources(ctx: &HostCtx) -> Result<Vec<Resource>, String> {
         handlers: vec![Handler::SyncMesh],
         secret: false,
     });
+    out.extend(preshared_key_resources(ctx)?);
     out.push(Resource::Service {
         name: SERVICE.into(),
         enabled: Some(true),
@@ -260,6 +263,126 @@ pub fn resources(ctx: &HostCtx) -> Result<Vec<Resource>, String> {
         handler: Handler::SyncMesh,
     });
     Ok(out)
+}
+
+/// The preshared key files a host lacks, one per peer, from the store.
+fn preshared_key_resources(ctx: &HostCtx) -> Result<Vec<Resource>, String> {
+    if !ctx.inventory.mesh.preshared_keys {
+        return Ok(Vec::new());
+    }
+    let store = ctx
+        .mesh
+        .psk
+        .as_ref()
+        .ok_or("preshared keys are wanted but this command has no key store")?;
+    let mut out = Vec::new();
+    for p in peers(ctx.inventory, ctx.host) {
+        let file = format!("{}.psk", p.name);
+        if ctx.mesh.key_of(&p.name).is_none() || ctx.facts.mesh.psk_files.contains(&file) {
+            continue;
+        }
+        let path = psk_path(&p.name);
+        out.push(match store.get(&ctx.host.name, &p.name)? {
+            Some(psk) => Resource::Secret {
+                path,
+                content: format!("{psk}\n"),
+                what: format!("preshared key with {}", p.name),
+            },
+            None => Resource::Trigger {
+                what: format!(
+                    "preshared key with {} (generated and sealed to {} at apply)",
+                    p.name,
+                    store.path_of(&ctx.host.name, &p.name).display()
+                ),
+                needed: true,
+                handler: Handler::SyncMesh,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// One direction of a mesh pair, as `host` sees `peer`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PairStatus {
+    pub host: String,
+    pub peer: String,
+    /// ok, stale (handshake too old), never (no handshake), missing (not
+    /// configured), unknown-key (peer never reported a key).
+    pub state: String,
+    pub endpoint: Option<String>,
+    /// Seconds since the latest handshake.
+    pub handshake_age: Option<u64>,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+}
+
+/// Every declared pair from `ctx.host`'s side: handshake age and transfer.
+pub fn pair_status(ctx: &HostCtx) -> Vec<PairStatus> {
+    let live = live_peers(ctx.facts).unwrap_or(&[]);
+    let max_age = ctx.inventory.mesh.handshake_max_age;
+    expected_peers(ctx)
+        .into_iter()
+        .map(|e| {
+            let found = e
+                .key
+                .as_ref()
+                .and_then(|k| live.iter().find(|p| p.public_key == *k));
+            let age = found
+                .filter(|p| p.latest_handshake > 0)
+                .map(|p| ctx.facts.collected_at.saturating_sub(p.latest_handshake));
+            let state = match (&e.key, found, age) {
+                (None, _, _) => "unknown-key",
+                (_, None, _) => "missing",
+                (_, Some(_), None) => "never",
+                (_, Some(_), Some(a)) if a > max_age => "stale",
+                _ => "ok",
+            };
+            PairStatus {
+                host: ctx.host.name.clone(),
+                peer: e.host,
+                state: state.into(),
+                endpoint: found.and_then(|p| p.endpoint.clone()),
+                handshake_age: age,
+                rx_bytes: found.map(|p| p.rx_bytes).unwrap_or(0),
+                tx_bytes: found.map(|p| p.tx_bytes).unwrap_or(0),
+            }
+        })
+        .collect()
+}
+
+/// When rampart reaches this host over the mesh (its address is inside a
+/// live peer's allowed IPs, e.g. through a ProxyJump on a mesh host), a new
+/// configuration must keep that peer and that address, or the change would
+/// cut the very path it is applied over.
+pub fn lockout_risk(ctx: &HostCtx) -> Option<String> {
+    let from = ctx.facts.connection_from?;
+    if !ctx.mesh.complete {
+        return None;
+    }
+    let covers = |ips: &[String]| {
+        ips.iter()
+            .filter_map(|n| n.parse::<ipnet::IpNet>().ok())
+            .any(|n| n.contains(&from))
+    };
+    let path = live_peers(ctx.facts)?
+        .iter()
+        .find(|p| covers(&p.allowed_ips))?;
+    let kept = expected_peers(ctx).iter().any(|e| {
+        e.key.as_deref() == Some(path.public_key.as_str())
+            && covers(std::slice::from_ref(&e.allowed_ips))
+    });
+    if kept {
+        return None;
+    }
+    let who = ctx
+        .mesh
+        .host_of(&path.public_key)
+        .unwrap_or("an unknown peer");
+    Some(format!(
+        "rampart reaches {} over the mesh from {from} (through {who}), and the new mesh configuration drops that path. Apply the mesh change from a path that survives it (connect directly, or keep {who} as a peer of {} until the change is done)",
+        ctx.host.name, ctx.host.name
+    ))
 }
 
 /// Which WireGuard implementation runs the interface, for the report.
@@ -437,6 +560,7 @@ mod tests {
             .map(|(h, k)| (h.to_string(), k.to_string()))
             .collect(),
             complete,
+            psk: None,
         }
     }
 
@@ -453,7 +577,10 @@ mod tests {
 
     #[test]
     fn config_has_no_secret_and_one_peer_section_per_peer() {
-        let i = inv("mesh:\n  preshared_keys: true\n");
+        let recipient = age::x25519::Identity::generate().to_public();
+        let i = inv(&format!(
+            "secrets: {{recipients: [{recipient}]}}\nmesh:\n  preshared_keys: true\n"
+        ));
         let conf = render(&i, &i.hosts[0], &dir(true)).expect("renders");
         assert!(conf.contains("Address = 10.99.0.1/32\nListenPort = 51820\n"));
         assert!(conf.contains("PostUp = wg set %i private-key /etc/wireguard/wg0.key"));
@@ -584,6 +711,44 @@ mod tests {
         let mut open = good;
         open.file_modes.get_mut(KEY_FILE).expect("mode").mode = 0o644;
         assert_eq!(judge(&open, evaluate_private_key).status, Status::Fail);
+    }
+
+    #[test]
+    fn a_change_that_cuts_the_path_rampart_comes_over_is_refused() {
+        let mut f = facts_with(vec![
+            peer(
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                "10.99.0.2/32",
+                1,
+            ),
+            peer(
+                "DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD=",
+                "10.99.0.3/32",
+                1,
+            ),
+        ]);
+        f.connection_from = Some("10.99.0.2".parse().expect("ip"));
+        let full = inv("");
+        let vars = Default::default();
+        let d = dir(true);
+        let risk = |i: &Inventory, f: &Facts| {
+            lockout_risk(&HostCtx {
+                host: &i.hosts[0],
+                inventory: i,
+                facts: f,
+                vars: &vars,
+                mesh: &d,
+            })
+        };
+        assert_eq!(risk(&full, &f), None, "the path through app-1 stays");
+        let without_app = inv("mesh:\n  links: [[edge, db]]\n");
+        let refused = risk(&without_app, &f).expect("refused");
+        assert!(
+            refused.contains("from 10.99.0.2 (through app-1)"),
+            "{refused}"
+        );
+        f.connection_from = Some("198.51.100.1".parse().expect("ip"));
+        assert_eq!(risk(&without_app, &f), None, "not coming over the mesh");
     }
 
     #[test]

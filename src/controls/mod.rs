@@ -76,9 +76,19 @@ pub const CUSTOM_CHECKS: &[&str] = &[
     "proxy_http_redirect",
 ];
 
-/// Why loading the firewall would cut rampart off this host, if it would.
-pub fn firewall_lockout_risk(ctx: &HostCtx) -> Option<String> {
-    firewall::lockout_risk(ctx)
+/// Why enforcing these checks would cut rampart off this host, if it would:
+/// a firewall that does not admit rampart's address, a mesh change that
+/// drops the path rampart comes over.
+pub fn lockout_risk(custom_checks: &[&str], ctx: &HostCtx) -> Option<String> {
+    let enforced = |name: &str| custom_checks.contains(&name);
+    enforced("firewall_ruleset")
+        .then(|| firewall::lockout_risk(ctx))
+        .flatten()
+        .or_else(|| {
+            enforced("mesh_peers")
+                .then(|| mesh::lockout_risk(ctx))
+                .flatten()
+        })
 }
 
 #[derive(Debug, thiserror::Error)]

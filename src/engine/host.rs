@@ -138,11 +138,14 @@ pub fn plan(
         .iter()
         .filter(|hc| inv.waiver_for(&hc.control.id, &setup.host, today).is_none())
         .collect();
-    let firewall = enforced.iter().any(|hc| matches!(&hc.control.check, crate::controls::Check::Custom { name } if name == "firewall_ruleset"));
-    if let Some(risk) = firewall
-        .then(|| crate::controls::firewall_lockout_risk(&ctx))
-        .flatten()
-    {
+    let custom: Vec<&str> = enforced
+        .iter()
+        .filter_map(|hc| match &hc.control.check {
+            crate::controls::Check::Custom { name } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    if let Some(risk) = crate::controls::lockout_risk(&custom, &ctx) {
         return Err(format!("refused before anything was applied: {risk}"));
     }
     let resources = dispatch::enforce(&enforced, &ctx)?;
@@ -168,7 +171,10 @@ fn apply_rank(r: &Resource) -> u8 {
         Resource::Package { .. } => 0,
         Resource::Group { .. } => 1,
         Resource::User { .. } => 2,
-        Resource::File { .. } | Resource::Absent { .. } | Resource::Generate { .. } => 3,
+        Resource::File { .. }
+        | Resource::Absent { .. }
+        | Resource::Generate { .. }
+        | Resource::Secret { .. } => 3,
         Resource::Perms { .. } => 4,
         Resource::Shell { .. } | Resource::LockPassword { .. } | Resource::LeaveGroup { .. } => 5,
         Resource::Service { .. } => 6,

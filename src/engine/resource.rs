@@ -165,6 +165,13 @@ pub enum Resource {
         command: String,
         what: String,
     },
+    /// A secret file sent from the control machine (0600 root), written
+    /// only where it is missing and never read back or shown.
+    Secret {
+        path: String,
+        content: String,
+        what: String,
+    },
     /// Runs `handler` when live state differs although the files match
     /// (e.g. someone flushed the firewall); `needed` is judged from facts.
     Trigger {
@@ -224,13 +231,15 @@ impl Resource {
             Resource::File { path, .. }
             | Resource::Absent { path, .. }
             | Resource::Perms { path, .. }
-            | Resource::Generate { path, .. } => Some(path),
+            | Resource::Generate { path, .. }
+            | Resource::Secret { path, .. } => Some(path),
             _ => None,
         }
     }
 
     pub fn handlers(&self) -> &[Handler] {
         match self {
+            Resource::Secret { .. } => &[Handler::SyncMesh],
             Resource::File { handlers, .. } | Resource::Absent { handlers, .. } => handlers,
             Resource::Trigger { handler, .. } => std::slice::from_ref(handler),
             _ => &[],
@@ -387,6 +396,11 @@ impl Resource {
             Resource::Trigger { what, needed, .. } => {
                 needed.then(|| self.change('~', what.clone(), None))
             }
+            Resource::Secret { path, what, .. } => Some(self.change(
+                '+',
+                format!("{what}: {path} (content hidden: it is a secret)"),
+                None,
+            )),
             Resource::Generate { path, what, .. } => (!facts.file_modes.contains_key(path))
                 .then(|| self.change('+', format!("{what}: {path}"), None)),
             Resource::LeaveGroup { user, group } => facts
@@ -459,6 +473,11 @@ impl Resource {
             Resource::LockPassword { user } => format!("passwd -l {} >/dev/null", q(user)),
             Resource::LeaveGroup { user, group } => format!("gpasswd -d {} {} >/dev/null", q(user), q(group)),
             Resource::Trigger { .. } => "true".to_string(),
+            Resource::Secret { path, content, .. } => format!(
+                "put {} 0600 root root '' <<'RAMPART_EOF'\n{}\nRAMPART_EOF",
+                q(path),
+                data_encoding::BASE64_MIME.encode(content.as_bytes()).replace("\r\n", "\n")
+            ),
             Resource::Generate { path, command, .. } => format!(
                 "[ -s {p} ] || {{ mkdir -p \"$(dirname {p})\" && (umask 077; t=$(mktemp {p}.XXXXXX) && {command} >\"$t\" && chmod 0600 \"$t\" && mv -f \"$t\" {p}); }}",
                 p = q(path)

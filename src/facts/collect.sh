@@ -39,6 +39,7 @@ s wg-impl
 [ -d /sys/module/wireguard ] && echo module-loaded
 have modprobe && modprobe -n -q wireguard 2>/dev/null && echo module-available
 ls /var/run/wireguard 2>/dev/null | sed 's/^/socket /'
+s wg-psk; ls -1 /etc/wireguard/psk 2>/dev/null
 s ip-addr; ip -j addr show 2>/dev/null
 s lsblk; lsblk -J -b -o NAME,PATH,MAJ:MIN,TYPE,SIZE,FSTYPE,UUID,LABEL,MOUNTPOINTS,RO 2>/dev/null
 s disks

@@ -147,6 +147,8 @@ pub struct MeshFacts {
     pub kernel_module: bool,
     /// Interfaces run by a userspace implementation (their UAPI sockets).
     pub userspace: Vec<String>,
+    /// Files in /etc/wireguard/psk (names only: the keys stay on the host).
+    pub psk_files: Vec<String>,
     /// Network interfaces: name → state and addresses (CIDR).
     pub interfaces: BTreeMap<String, NetInterface>,
 }

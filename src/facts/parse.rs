@@ -46,7 +46,15 @@ pub fn parse(raw: &str) -> Facts {
             serde_json::from_str(t).unwrap_or(serde_json::Value::Null)
         }),
         wireguard: probe(get("wg"), wg_dump),
-        mesh: mesh_facts(get("wg-key"), get("wg-impl"), get("ip-addr")),
+        mesh: MeshFacts {
+            psk_files: get("wg-psk")
+                .lines()
+                .map(str::trim)
+                .filter(|l| l.ends_with(".psk"))
+                .map(String::from)
+                .collect(),
+            ..mesh_facts(get("wg-key"), get("wg-impl"), get("ip-addr"))
+        },
         block_devices: lsblk(get("lsblk")),
         disks: disks(get("disks")),
         users: Vec::new(),
@@ -259,6 +267,7 @@ pub fn mesh_facts(key: &str, implementation: &str, ip_addr: &str) -> MeshFacts {
     let public_key = key.trim();
     let lines: Vec<&str> = implementation.lines().map(str::trim).collect();
     MeshFacts {
+        psk_files: Vec::new(),
         public_key: (public_key.len() == 44 && public_key.ends_with('='))
             .then(|| public_key.to_string()),
         kernel_module: lines

@@ -571,6 +571,12 @@ fn check_mesh_links(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
             "port 0; expected a port from 1 to 65535".into(),
         );
     }
+    if m.preshared_keys && inv.secrets.recipients.is_empty() {
+        c.error(
+            "mesh.preshared_keys",
+            "preshared keys are kept age-encrypted to secrets.recipients, and there are none; add an age recipient (age1…) under secrets.recipients".into(),
+        );
+    }
     for (i, (a, b)) in m.links.iter().flatten().enumerate() {
         for (j, name) in [a, b].into_iter().enumerate() {
             if !inv.hosts.contains_key(name) && !table.is_role(name) {

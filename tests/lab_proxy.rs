@@ -4,7 +4,8 @@
 //! curl and openssl prove HTTPS reaches the backend over the mesh, mutual
 //! TLS on 8443 (no certificate, issued, revoked), TLS 1.1 refused and 1.3
 //! accepted, HSTS, 429 under a burst, the app port closed outside the mesh;
-//! verify passes, and an edited nginx.conf is drift that harden repairs.
+//! verify passes, an edited nginx.conf is drift that harden repairs, and a
+//! reload that nginx -t refuses is undone while nginx keeps serving.
 
 mod common;
 
@@ -425,5 +426,38 @@ fn edge_proxy_serves_the_app_over_the_mesh_with_tls_mtls_limits_and_drift() {
     ok(&s.run(&["harden"], false), "harden repairs");
     let fixed = s.run(&["verify"], false);
     assert_eq!(fixed.status.code(), Some(0), "{}", text(&fixed.stdout));
+
+    // A reload that cannot pass `nginx -t` (mime.types gone) is not done:
+    // the files of the run are restored and nginx keeps serving.
+    let broken = s.lab.sudo(
+        EDGE,
+        "mv /etc/nginx/mime.types /root/mime.types && echo '# local edit' >> /etc/nginx/nginx.conf",
+    );
+    assert!(broken.status.success());
+    let failed = s.run(&["harden"], false);
+    assert_eq!(failed.status.code(), Some(3), "{}", text(&failed.stdout));
+    assert!(
+        text(&failed.stderr).contains("handler failed: reload nginx"),
+        "{}",
+        text(&failed.stderr)
+    );
+    let conf = s.lab.sudo(
+        EDGE,
+        "tail -n 1 /etc/nginx/nginx.conf; systemctl is-active nginx",
+    );
+    assert_eq!(
+        text(&conf.stdout),
+        "# local edit\nactive\n",
+        "the previous file is back"
+    );
+    assert_eq!(s.status(APP_NAME, 443, &[]), "200", "still serving");
+    assert!(s
+        .lab
+        .sudo(EDGE, "mv /root/mime.types /etc/nginx/mime.types")
+        .status
+        .success());
+    ok(&s.run(&["harden"], false), "harden after the repair");
+    let last = s.run(&["verify"], false);
+    assert_eq!(last.status.code(), Some(0), "{}", text(&last.stdout));
     eprintln!("lab_proxy: {:.0?} after lab up", started.elapsed());
 }

@@ -3,6 +3,7 @@
 //! The data flow is inventory → facts → plan → apply → verify → report;
 //! see ARCHITECTURE.md for where each stage lives.
 
+pub mod ca;
 pub mod cli;
 pub mod controls;
 pub mod engine;

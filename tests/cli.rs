@@ -1,5 +1,4 @@
-//! The CLI contract CI pipelines rely on: command names, exit codes, and
-//! commands not built yet saying so plainly.
+//! The CLI contract CI pipelines rely on: command names and exit codes.
 
 mod common;
 
@@ -50,25 +49,6 @@ fn help_lists_the_stable_command_names() {
         help.contains("Exit codes: 0"),
         "exit codes documented in --help"
     );
-}
-
-#[test]
-fn commands_not_built_yet_say_so_and_exit_2() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let inv = inventory(tmp.path());
-    let out = rampart()
-        .arg("-i")
-        .arg(&inv)
-        .args(["ca", "init"])
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("is not built yet"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert!(out.stdout.is_empty(), "no fake output");
 }
 
 #[test]

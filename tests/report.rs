@@ -366,7 +366,7 @@ fn headless_chromium_shows_the_summary_and_a_failing_control_and_fetches_nothing
     );
     assert!(failures[ssh01..].contains("passwordauthentication yes"));
     assert!(section("residency").contains("OUTSIDE the policy"));
-    assert!(section("areas").contains("proxy profile not built in this version"));
+    assert!(section("areas").contains("no host in this run has the proxy profile"));
 
     // The screenshot an auditor sees first, kept as a test artifact.
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");

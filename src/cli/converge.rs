@@ -274,6 +274,7 @@ pub async fn harden(g: &GlobalArgs, wipe: &[String]) -> anyhow::Result<Exit> {
     let p = Arc::new(p);
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
     refuse_lockouts(&p, &opts.credentials.public_keys())?;
+    prepare_edges(&p)?;
     let stamp = time::compact(time::now_secs());
     let rendezvous = mesh_rendezvous(&p, true)?;
     // Mesh hosts wait for each other midway: they all run at once, whatever -j.
@@ -325,6 +326,30 @@ pub async fn harden(g: &GlobalArgs, wipe: &[String]) -> anyhow::Result<Exit> {
     }
     println!("\nApplied {total} change(s).");
     Ok(summarize(&outcomes, "harden"))
+}
+
+/// The edges' TLS material on the control machine, before any host is
+/// touched: rampart's CA created on first need, `self_signed` certificates
+/// issued, an ageing CRL re-signed (see controls::proxy::material).
+fn prepare_edges(p: &Prepared) -> anyhow::Result<()> {
+    let edges: Vec<&crate::inventory::Host> = p
+        .setups
+        .iter()
+        .filter(|s| s.controls.iter().any(|hc| matches!(&hc.control.check, crate::controls::Check::Custom { name } if name == "proxy_config")))
+        .map(|s| &s.host)
+        .collect();
+    if edges.is_empty() {
+        return Ok(());
+    }
+    let identity = crate::ca::Identity::from_env()?;
+    let done = crate::controls::proxy::prepare(&p.inventory, &edges, identity.as_ref())?;
+    for n in &done.notes {
+        eprintln!("{n}");
+    }
+    for w in &done.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
 }
 
 fn failure_text(a: &Applied) -> String {

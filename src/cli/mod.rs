@@ -2,6 +2,7 @@
 //! codes. Commands are thin: they wire the library's layers together.
 
 mod args;
+mod ca;
 mod context;
 mod converge;
 mod create;
@@ -95,6 +96,9 @@ fn exit_for(e: &anyhow::Error) -> Exit {
     if sync::is_input_error(e) {
         return Exit::Input;
     }
+    if ca::is_input_error(e) {
+        return Exit::Input;
+    }
     if let Some(LabError::NotRoot) = e.downcast_ref::<LabError>() {
         return Exit::Input;
     }
@@ -138,7 +142,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         C::Verify { format } => verify::run(g, format).await,
         C::Report(args) => report::run(g, args).await,
         C::Mesh(cmd) => mesh::run(g, cmd).await,
-        C::Ca(_) => Err(NotBuilt("ca").into()),
+        C::Ca(cmd) => ca::run(g, cmd).await,
         C::Luks(cmd) => luks::run(g, cmd).await,
     }
 }

@@ -48,6 +48,10 @@ pub async fn verify_run(g: &GlobalArgs, p: &Arc<Prepared>) -> anyhow::Result<Ver
             if let Some(ids) = identities.as_ref() {
                 super::luks::test_escrows(&session, setup, &p.inventory, &mut f, ids).await?;
             }
+            // Live probes: the host as its clients see it from here.
+            f.observed =
+                crate::controls::dispatch::observe(&setup.controls, &p.inventory, &setup.host)
+                    .await;
             Ok::<_, anyhow::Error>(f)
         }
     })

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::catalog::{Check, Control, Profile};
 use super::context::{HostCtx, Vars};
 use super::outcome::Outcome;
-use super::{accounts, files, firewall, kernel, logging, luks, mesh, packages, ssh, system};
+use super::{accounts, files, firewall, kernel, logging, luks, mesh, packages, proxy, ssh, system};
 use crate::engine::resource::Resource;
 use crate::inventory::Host;
 
@@ -124,6 +124,10 @@ pub fn evaluate(check: &Check, ctx: &HostCtx) -> Outcome {
 }
 
 fn evaluate_custom(name: &str, ctx: &HostCtx) -> Outcome {
+    // The edge proxies' checks (controls/proxy/).
+    if let Some(outcome) = proxy::evaluate(name, ctx) {
+        return outcome;
+    }
     match name {
         "operator_accounts" => accounts::evaluate_operator_accounts(ctx),
         "only_operator_logins" => accounts::evaluate_only_operator_logins(ctx),
@@ -164,6 +168,7 @@ fn custom_resources(name: &str, ctx: &HostCtx) -> Result<Vec<Resource>, String> 
     Ok(match name {
         "firewall_ruleset" => firewall::resources(ctx)?,
         "mesh_peers" => mesh::resources(ctx)?,
+        "proxy_config" => proxy::resources(ctx)?,
         "operator_accounts" => accounts::operator_account_resources(ctx),
         "only_operator_logins" => accounts::only_operator_logins_resources(ctx),
         "only_operator_keys" => accounts::only_operator_keys_resources(ctx),
@@ -324,10 +329,47 @@ pub fn paths_to_read(
             _ => {}
         }
     }
+    let (proxy_read, proxy_hash) = proxy::paths(&custom_names(controls));
+    read.extend(proxy_read);
+    stat.extend(proxy_hash);
     stat.extend(read.iter().cloned());
     read.sort();
     read.dedup();
     stat.sort();
     stat.dedup();
     (read, stat)
+}
+
+fn custom_names(controls: &[HostControl]) -> Vec<&str> {
+    controls
+        .iter()
+        .filter_map(|hc| match &hc.control.check {
+            Check::Custom { name } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Secret files whose content must not leave the host: the collector
+/// hashes them there (`Facts::file_hashes`).
+pub fn paths_to_hash(controls: &[HostControl]) -> Vec<String> {
+    proxy::paths(&custom_names(controls)).1
+}
+
+/// Live probes: what the control machine observes of a host over the
+/// network, for the controls that judge the host as its clients see it.
+/// Run by `verify` after the facts; stored in `Facts::observed`.
+pub async fn observe(
+    controls: &[HostControl],
+    inv: &crate::inventory::Inventory,
+    host: &Host,
+) -> BTreeMap<String, serde_json::Value> {
+    let mut out = BTreeMap::new();
+    if proxy::needs_probe(&custom_names(controls)) {
+        out.insert(
+            proxy::OBSERVATION.to_string(),
+            proxy::observe(inv, host).await,
+        );
+    }
+    out
 }

@@ -40,14 +40,18 @@ pub fn evaluate_mode(path: &str, mode: &str, owner: &str, group: &str, ctx: &Hos
     }
 }
 
-/// Renders `templates/<name>` with the host's variables.
-pub fn render_template(name: &str, ctx: &HostCtx) -> Result<String, String> {
+/// The text of `templates/<name>` (embedded in the binary).
+pub fn template_text(name: &str) -> Result<&'static str, String> {
     let file = TEMPLATES
         .get_file(name)
         .ok_or_else(|| format!("template {name} not found"))?;
-    let text = file
-        .contents_utf8()
-        .ok_or_else(|| format!("template {name} is not UTF-8"))?;
+    file.contents_utf8()
+        .ok_or_else(|| format!("template {name} is not UTF-8"))
+}
+
+/// Renders `templates/<name>` with the host's variables.
+pub fn render_template(name: &str, ctx: &HostCtx) -> Result<String, String> {
+    let text = template_text(name)?;
     let mut context = tera::Context::new();
     for (k, v) in ctx.vars {
         context.insert(k, v);

@@ -14,6 +14,7 @@ pub mod luks;
 pub mod mesh;
 pub mod outcome;
 mod packages;
+pub mod proxy;
 pub mod residency;
 pub mod ssh;
 mod system;
@@ -72,6 +73,17 @@ pub const CUSTOM_CHECKS: &[&str] = &[
     "luks_escrow_opens",
     "luks_boot_unlock",
     "luks_mounted",
+    // Edge proxies (controls/proxy/): judged from the host's files…
+    "proxy_config",
+    "proxy_crl",
+    "proxy_upstreams_mesh",
+    "proxy_rate_limits",
+    // …and from the control machine (`verify`'s live probe).
+    "proxy_tls_versions",
+    "proxy_certificate_expiry",
+    "proxy_security_headers",
+    "proxy_client_cert_required",
+    "proxy_http_redirect",
 ];
 
 /// Why enforcing these checks would cut rampart off this host, if it would:

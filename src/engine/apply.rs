@@ -5,10 +5,10 @@
 //! that notify it. An sshd reload is guarded: a rollback timer is armed
 //! first and only cancelled once a fresh connection succeeds.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::resource::{Change, Handler, Resource};
-use crate::transport::{Session, TransportError};
+use crate::transport::{shell_quote, Session, TransportError};
 
 /// Transient unit that restores the previous sshd configuration.
 pub const SSHD_ROLLBACK_UNIT: &str = "rampart-rollback-sshd";
@@ -96,11 +96,17 @@ pub fn script(changes: &[Change], stamp: &str) -> String {
         ));
     }
     let mut handlers = BTreeSet::new();
+    let mut notifying: BTreeMap<Handler, Vec<String>> = BTreeMap::new();
     for (i, c) in indexed
         .iter()
         .filter(|(_, c)| !matches!(c.resource, Resource::Package { .. }))
     {
         handlers.extend(c.resource.handlers().iter().copied());
+        if let Some(path) = c.resource.path() {
+            for h in c.resource.handlers() {
+                notifying.entry(*h).or_default().push(path.to_string());
+            }
+        }
         s.push_str(&format!(
             "if {{\n{}\n}} >\"$LOG\" 2>&1; then {}; else fail {i}; fi\n",
             c.resource.script(),
@@ -108,7 +114,10 @@ pub fn script(changes: &[Change], stamp: &str) -> String {
         ));
     }
     for h in &handlers {
-        s.push_str(&handler_step(*h, stamp));
+        match checked(*h) {
+            Some(c) => s.push_str(&checked_step(*h, &c, notifying.get(h).map_or(&[], |v| v))),
+            None => s.push_str(&handler_step(*h, stamp)),
+        }
     }
     s.push_str(&format!(
         "ls -1d /var/backups/rampart/*/ 2>/dev/null | sort | head -n -{BACKUPS_KEPT} | xargs -r rm -rf\nexit $FAILED\n"
@@ -165,6 +174,47 @@ fn guard(h: Handler) -> Option<Guard> {
         }),
         _ => None,
     }
+}
+
+/// A reload that cannot cut rampart off but can take a service down: the
+/// configuration is tested before, the service checked after, and on any
+/// failure the files of the steps that notified the handler are restored
+/// from this run's backups (files that did not exist are removed) and the
+/// previous configuration is loaded again.
+struct Checked {
+    test: &'static str,
+    check: &'static str,
+}
+
+fn checked(h: Handler) -> Option<Checked> {
+    match h {
+        Handler::ReloadNginx => Some(Checked {
+            test: "nginx -t",
+            check: "sleep 1 && systemctl is-active -q nginx",
+        }),
+        _ => None,
+    }
+}
+
+fn checked_step(h: Handler, c: &Checked, paths: &[String]) -> String {
+    let restore: String = paths
+        .iter()
+        .map(|p| {
+            let q = shell_quote(p);
+            format!("if [ -e \"$BACKUP\"{q} ]; then cp -a \"$BACKUP\"{q} {q}; else rm -f {q}; fi; ")
+        })
+        .collect();
+    let body = format!(
+        "if {test} && {apply} && {check}; then :; else echo 'restoring the previous configuration'; {restore}{test} >/dev/null 2>&1 && {apply} >/dev/null 2>&1; false; fi",
+        test = c.test,
+        apply = h.script(),
+        check = c.check,
+    );
+    format!(
+        "if [ \"${{{f}:-0}}\" = 1 ]; then if {{ {body}; }} >\"$LOG\" 2>&1; then echo '@@handler ok {n}'; else FAILED=1; echo '@@handler fail {n}'; tail -n 5 \"$LOG\" | sed 's/^/  /'; fi; fi\n",
+        f = flag(h),
+        n = h.name()
+    )
 }
 
 /// Handlers that need a fresh connection to confirm them.
@@ -306,6 +356,53 @@ mod tests {
         assert!(s.contains(
             "cp -a /var/backups/rampart/20261123T000000Z/etc/ssh/sshd_config /etc/ssh/sshd_config"
         ));
+    }
+
+    #[test]
+    fn nginx_reload_is_tested_checked_and_restores_what_notified_it() {
+        let s = script(
+            &[
+                file("/etc/nginx/nginx.conf", "x", vec![Handler::ReloadNginx]),
+                file(
+                    "/etc/nginx/rampart/tls/server.crt",
+                    "c",
+                    vec![Handler::ReloadNginx],
+                ),
+                file("/etc/motd", "m", vec![]),
+            ],
+            "t",
+        );
+        assert_eq!(s.matches("@@handler ok reload nginx").count(), 1);
+        let step = s
+            .lines()
+            .find(|l| l.contains("H_RELOADNGINX:-0"))
+            .expect("handler step");
+        let test = step.find("nginx -t &&").expect("tested first");
+        assert!(
+            test < step
+                .find("systemctl reload-or-restart nginx")
+                .expect("reload")
+        );
+        assert!(
+            step.contains("systemctl is-active -q nginx"),
+            "checked after"
+        );
+        assert!(
+            step.contains(r#"cp -a "$BACKUP"/etc/nginx/nginx.conf /etc/nginx/nginx.conf"#),
+            "{step}"
+        );
+        assert!(
+            step.contains("rm -f /etc/nginx/rampart/tls/server.crt"),
+            "new files go"
+        );
+        assert!(
+            !step.contains("/etc/motd"),
+            "only what notified it is restored"
+        );
+        assert!(
+            !s.contains("systemd-run --quiet --unit=rampart-rollback-nginx"),
+            "no timer"
+        );
     }
 
     #[test]

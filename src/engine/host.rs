@@ -65,6 +65,7 @@ pub fn setup(inv: &Inventory, catalog: &Catalog, host: &Host) -> Result<HostSetu
     let vars = dispatch::host_vars(&context::builtin_vars(inv), &profiles, host);
     let controls = dispatch::host_controls(&profiles, &vars)?;
     let (read, stat) = dispatch::paths_to_read(&controls, inv);
+    let hash = dispatch::paths_to_hash(&controls);
     Ok(HostSetup {
         host: host.clone(),
         vars,
@@ -74,6 +75,7 @@ pub fn setup(inv: &Inventory, catalog: &Catalog, host: &Host) -> Result<HostSetu
             disks: host.disks.clone(),
             stat,
             read,
+            hash,
         },
         consent: Vec::new(),
     })

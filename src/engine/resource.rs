@@ -21,6 +21,9 @@ pub enum Handler {
     /// Brings the WireGuard interface to its configuration without taking
     /// it down (`wg syncconf`), or starts it.
     SyncMesh,
+    /// Reloads nginx after `nginx -t`; checked afterwards, and the files that
+    /// notified it are restored if the test, the reload or the check fails.
+    ReloadNginx,
 }
 
 impl Handler {
@@ -33,6 +36,7 @@ impl Handler {
             Handler::ReloadSshd => "reload sshd",
             Handler::LoadFirewall => "load firewall",
             Handler::SyncMesh => "sync wireguard mesh",
+            Handler::ReloadNginx => "reload nginx",
         }
     }
 
@@ -47,6 +51,7 @@ impl Handler {
             Handler::ReloadSshd => "systemctl reload ssh || systemctl reload sshd",
             Handler::LoadFirewall => "nft -f /etc/nftables.d/rampart.nft",
             Handler::SyncMesh => SYNC_MESH,
+            Handler::ReloadNginx => "systemctl reload-or-restart nginx",
         }
     }
 }
@@ -284,7 +289,11 @@ impl Resource {
                 secret,
                 ..
             } => {
-                let current = facts.files.get(path).cloned().flatten();
+                let current = if *secret {
+                    secret_current(facts, path, content)
+                } else {
+                    facts.files.get(path).cloned().flatten()
+                };
                 let meta = facts.file_modes.get(path);
                 let meta_ok =
                     meta.is_some_and(|m| m.mode == *mode && m.owner == *owner && m.group == *group);
@@ -526,6 +535,20 @@ fn action_script(a: &Action) -> String {
     )
 }
 
+/// A secret file's content is never read from a host: the collector hashes
+/// it there. Gives the desired content when the hashes match, something
+/// else when they differ, and `None` when the file is absent.
+fn secret_current(facts: &Facts, path: &str, content: &str) -> Option<String> {
+    let hash = facts.file_hashes.get(path)?.as_ref()?;
+    Some(
+        if *hash == crate::inventory::hex_sha256(content.as_bytes()) {
+            content.to_string()
+        } else {
+            format!("{content}\n(differs)")
+        },
+    )
+}
+
 fn normalize_ws(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -580,4 +603,52 @@ fn service_diff(
         what.push("stop");
     }
     (!what.is_empty()).then(|| r.change('~', format!("service {name}: {}", what.join(", ")), None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_file(content: &str) -> Resource {
+        Resource::File {
+            path: "/etc/x/server.key".into(),
+            content: content.into(),
+            mode: 0o600,
+            owner: "root".into(),
+            group: "root".into(),
+            validate: None,
+            handlers: vec![],
+            secret: true,
+        }
+    }
+
+    #[test]
+    fn secret_files_are_compared_by_hash_and_never_shown() {
+        let secret = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMG\n-----END PRIVATE KEY-----\n";
+        let mut facts = Facts::default();
+        let absent = key_file(secret).diff(&facts).expect("absent: created");
+        assert_eq!(absent.action, '+');
+        assert!(absent.diff.is_none(), "no diff for a new secret");
+        facts.file_hashes.insert(
+            "/etc/x/server.key".into(),
+            Some(crate::inventory::hex_sha256(b"another key")),
+        );
+        let changed = key_file(secret).diff(&facts).expect("differs");
+        assert_eq!(changed.action, '~');
+        let shown = format!("{changed} {}", changed.diff.clone().unwrap_or_default());
+        assert!(!shown.contains("MIGHAgEAMBMG"), "{shown}");
+        facts.file_hashes.insert(
+            "/etc/x/server.key".into(),
+            Some(crate::inventory::hex_sha256(secret.as_bytes())),
+        );
+        facts.file_modes.insert(
+            "/etc/x/server.key".into(),
+            crate::facts::FileMode {
+                mode: 0o600,
+                owner: "root".into(),
+                group: "root".into(),
+            },
+        );
+        assert_eq!(key_file(secret).diff(&facts), None, "same hash and mode");
+    }
 }

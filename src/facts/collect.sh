@@ -104,3 +104,11 @@ done
 s luks-keyfiles; stat -c '%a %U %G %n' /etc/cryptsetup-keys.d/*.key 2>/dev/null
 s luks-fstab; cat /etc/fstab 2>/dev/null
 s luks-crypttab; if [ -f /etc/crypttab ]; then cat /etc/crypttab; else echo '@@absent'; fi
+# Secret files (TLS private keys) are compared by SHA-256: their content
+# never leaves the host.
+s hashes
+for f in $RAMPART_HASH; do
+  if [ -f "$f" ]; then printf '@@hash %s %s\n' "$(sha256sum < "$f" | cut -d' ' -f1)" "$f"; else printf '@@nohash %s\n' "$f"; fi
+done
+# The proxy's whole configuration as nginx itself judges it.
+s nginx-test; if have nginx; then nginx -t 2>&1; echo "@@exit $?"; else echo "@@absent"; fi

@@ -29,6 +29,8 @@ pub struct Request {
     pub disks: Vec<PathBuf>,
     pub stat: Vec<String>,
     pub read: Vec<String>,
+    /// Secret files compared by SHA-256 on the host, never read.
+    pub hash: Vec<String>,
 }
 
 fn word_list(items: impl IntoIterator<Item = String>) -> String {
@@ -40,10 +42,11 @@ fn word_list(items: impl IntoIterator<Item = String>) -> String {
 /// from the inventory and profiles, never from a host, and are quoted.
 pub fn collector_for(req: &Request) -> String {
     format!(
-        "RAMPART_DISKS={}\nRAMPART_STAT={}\nRAMPART_READ={}\n{COLLECTOR}",
+        "RAMPART_DISKS={}\nRAMPART_STAT={}\nRAMPART_READ={}\nRAMPART_HASH={}\n{COLLECTOR}",
         word_list(req.disks.iter().map(|d| d.to_string_lossy().to_string())),
         word_list(req.stat.iter().cloned()),
         word_list(req.read.iter().cloned()),
+        word_list(req.hash.iter().cloned()),
     )
 }
 

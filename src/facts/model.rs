@@ -54,6 +54,15 @@ pub struct Facts {
     /// What the luks profile and `luks status` need (collect.sh's luks-*
     /// sections), plus the escrow test verify runs when it has an identity.
     pub luks: LuksFacts,
+    /// SHA-256 (hex) of the secret files the run asked to hash; `None`
+    /// when absent. Their content is never read.
+    pub file_hashes: BTreeMap<String, Option<String>>,
+    /// `nginx -t`: its output when the configuration is valid.
+    pub nginx_test: Probe<String>,
+    /// What the control machine observed of this host over the network
+    /// (live probes run by `verify`), by probe name; empty otherwise.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub observed: BTreeMap<String, serde_json::Value>,
 }
 
 impl Facts {

@@ -93,6 +93,9 @@ pub fn parse(raw: &str) -> Facts {
             s.get("luks-crypttab").copied(),
             get("luks-fstab"),
         ),
+        file_hashes: file_hashes(get("hashes")),
+        nginx_test: probe(get("nginx-test"), |t| t.trim().to_string()),
+        observed: BTreeMap::new(),
     };
     facts.services = units(get("unit-files"), get("units"));
     facts.users = users(get("passwd"), get("shadow"));
@@ -569,6 +572,21 @@ pub fn files(text: &str) -> BTreeMap<String, Option<String>> {
 }
 
 /// `systemd-analyze cat-config` output: later assignments win, as in systemd.
+/// `@@hash SHA256 PATH` / `@@nohash PATH` lines.
+pub fn file_hashes(text: &str) -> BTreeMap<String, Option<String>> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("@@hash ") {
+            if let Some((hash, path)) = rest.split_once(' ') {
+                out.insert(path.to_string(), Some(hash.trim().to_string()));
+            }
+        } else if let Some(path) = line.strip_prefix("@@nohash ") {
+            out.insert(path.to_string(), None);
+        }
+    }
+    out
+}
+
 pub fn systemd_ini(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .map(str::trim)
@@ -856,6 +874,18 @@ mod tests {
         assert_eq!(f["/etc/a"].as_deref(), Some("hello\n\nworld"));
         assert_eq!(f["/etc/b"], None);
         assert_eq!(f["/etc/empty"].as_deref(), Some(""));
+    }
+
+    #[test]
+    fn secret_files_are_known_by_hash_only() {
+        let h = file_hashes("@@hash 3f2a /etc/nginx/rampart/tls/server.key\n@@nohash /etc/x.key\n");
+        assert_eq!(
+            h.get("/etc/nginx/rampart/tls/server.key"),
+            Some(&Some("3f2a".to_string()))
+        );
+        assert_eq!(h.get("/etc/x.key"), Some(&None));
+        let f = parse("@@rampart-section hostname\nh\n@@rampart-section nginx-test\nnginx: [emerg] bad\n@@exit 1\n");
+        assert!(matches!(f.nginx_test, Probe::Failed(m) if m.contains("emerg")));
     }
 
     #[test]

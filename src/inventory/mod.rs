@@ -21,8 +21,8 @@ use sha2::{Digest, Sha256};
 pub use error::{Diagnostic, InventoryError};
 pub use locate::{Position, PositionIndex};
 pub use model::{
-    CreateSpec, Flow, HostSpec, InventoryFile, MeshSettings, Network, Operator, Proto, Provider,
-    Residency, SecretsSettings, SshSettings, Via, Waiver,
+    CertificateSource, CreateSpec, Flow, HostSpec, InventoryFile, MeshSettings, Network, Operator,
+    Proto, Provider, ProxySettings, Residency, SecretsSettings, SshSettings, Via, Waiver,
 };
 pub use roles::{RoleTable, PROFILES};
 pub use select::select_hosts;
@@ -96,6 +96,8 @@ pub struct Inventory {
     /// Countries of the residency policy (RES-01); `None`: no policy.
     pub residency: Option<Vec<String>>,
     pub mesh: MeshSettings,
+    /// The edge proxies' settings, certificate paths anchored.
+    pub proxy: ProxySettings,
     #[serde(skip)]
     pub roles: RoleTable,
 }
@@ -265,8 +267,20 @@ fn resolve(path: &Path, dir: &Path, source: &str, file: InventoryFile) -> Invent
         flows: file.flows.clone(),
         mesh: file.mesh.clone(),
         residency: file.residency.as_ref().map(|r| r.countries.clone()),
+        proxy: anchored_proxy(dir, &file.proxy),
         roles,
     }
+}
+
+fn anchored_proxy(dir: &Path, p: &ProxySettings) -> ProxySettings {
+    let mut out = p.clone();
+    if let CertificateSource::Files { cert, key } = &p.certificate {
+        out.certificate = CertificateSource::Files {
+            cert: anchor(dir, cert),
+            key: anchor(dir, key),
+        };
+    }
+    out
 }
 
 /// True for a name `hosts:` accepts (what validation checks).

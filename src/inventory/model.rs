@@ -40,6 +40,9 @@ pub struct InventoryFile {
     /// The WireGuard mesh among hosts with the mesh profile.
     #[serde(default)]
     pub mesh: MeshSettings,
+    /// The edge reverse proxies (profile `proxy`): server names, certificate.
+    #[serde(default)]
+    pub proxy: ProxySettings,
 }
 
 /// How the mesh is built. Every mesh host peers with every other one unless
@@ -311,4 +314,32 @@ impl From<Network> for String {
     fn from(n: Network) -> String {
         n.0.to_string()
     }
+}
+
+/// The edge reverse proxies: what clients ask for and which certificate
+/// the edges present.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySettings {
+    /// Server name of the application ingress (443); absent: the edge's host name.
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// Server name of the collector/API ingress (8443); absent: `server_name`.
+    #[serde(default)]
+    pub api_server_name: Option<String>,
+    /// `self_signed` (issued by rampart's CA; the default) or
+    /// `{files: {cert: PATH, key: PATH}}` (PEM, relative to the inventory).
+    #[serde(default, with = "serde_yaml::with::singleton_map")]
+    pub certificate: CertificateSource,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CertificateSource {
+    /// A server certificate issued by rampart's CA for each edge (lab,
+    /// internal use: clients trust `ca/ca.crt`).
+    #[default]
+    SelfSigned,
+    /// A certificate (chain) and its key in PEM files on the control machine.
+    Files { cert: PathBuf, key: PathBuf },
 }

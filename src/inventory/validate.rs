@@ -65,6 +65,7 @@ pub(super) fn check(
     check_flows(&mut c, inv, &table);
     check_mesh_links(&mut c, inv, &table);
     check_residency(&mut c, inv);
+    check_proxy(&mut c, dir, inv);
     c.diags
         .sort_by_key(|d| (d.position.line, d.position.column));
     c.diags
@@ -475,6 +476,45 @@ fn check_residency(c: &mut Checker, inv: &InventoryFile) {
                     residency::known_codes(h.provider)
                 ),
             );
+        }
+    }
+}
+
+/// Server names are DNS names; certificate files must exist (they are read
+/// by every plan of an edge).
+fn check_proxy(c: &mut Checker, dir: &Path, inv: &InventoryFile) {
+    for (key, name) in [
+        ("proxy.server_name", &inv.proxy.server_name),
+        ("proxy.api_server_name", &inv.proxy.api_server_name),
+    ] {
+        if let Some(n) = name {
+            if !is_valid_dns_name(n) || IpAddr::from_str(n).is_ok() {
+                c.error(
+                    key,
+                    format!(
+                        "invalid server name {n:?}; expected a DNS name such as app.example.eu"
+                    ),
+                );
+            }
+        }
+    }
+    if let super::model::CertificateSource::Files { cert, key } = &inv.proxy.certificate {
+        for (field, p) in [("cert", cert), ("key", key)] {
+            let full = super::anchor(dir, p);
+            if !full.is_file() {
+                c.error(
+                    &format!("proxy.certificate.files.{field}"),
+                    format!(
+                        "{} is not a file; expected a PEM {} (relative to the inventory)",
+                        full.display(),
+                        if field == "cert" {
+                            "certificate chain"
+                        } else {
+                            "private key"
+                        }
+                    ),
+                );
+            }
         }
     }
 }

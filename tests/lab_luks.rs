@@ -11,9 +11,8 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Instant;
 
 use age::secrecy::ExposeSecret;
@@ -24,39 +23,8 @@ fn luks_lab() -> Lab {
     lab("t-luks", 2, "10.124.4.0/24", Some(64))
 }
 
-/// A command on lab host `i` as root, with `input` on its stdin (keys are
-/// never put in a command line, not even by the test).
 fn ssh_stdin(lab: &Lab, i: usize, command: &str, input: &[u8]) -> Output {
-    let mut child = Command::new("ssh")
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "LogLevel=ERROR",
-        ])
-        .arg("-o")
-        .arg(format!(
-            "UserKnownHostsFile={}",
-            lab.known_hosts().display()
-        ))
-        .arg("-i")
-        .arg(lab.key())
-        .arg(format!("root@{}", lab.address(i)))
-        .arg(command)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ssh runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input)
-        .expect("write stdin");
-    child.wait_with_output().expect("ssh finishes")
+    lab.ssh_stdin_as("root", i, command, input)
 }
 
 fn run(inv: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {

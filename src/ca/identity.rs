@@ -78,6 +78,14 @@ impl Identity {
             .any(|mine| recipients.iter().any(|r| r.trim() == mine))
     }
 
+    /// The keys as age identities, for APIs that take several.
+    pub fn age_identities(&self) -> Vec<Box<dyn age::Identity>> {
+        self.keys
+            .iter()
+            .map(|k| Box::new(k.clone()) as Box<dyn age::Identity>)
+            .collect()
+    }
+
     /// Decrypts age ciphertext read from `path` (named in errors).
     pub fn decrypt(&self, sealed: &[u8], path: &Path) -> Result<Vec<u8>, CaError> {
         let mut last = String::from("no key");

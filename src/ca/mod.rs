@@ -13,10 +13,9 @@
 //! Certificates and CRLs are built with rcgen and read back with
 //! x509-parser; nothing here writes ASN.1 by hand.
 
-mod identity;
+pub mod identity;
 mod index;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -217,52 +216,14 @@ fn parse_recipients(recipients: &[String]) -> Result<Vec<age::x25519::Recipient>
 
 /// Encrypts `plaintext` to the recipients (binary age format).
 pub fn seal(recipients: &[String], plaintext: &[u8]) -> Result<Vec<u8>, CaError> {
-    let parsed = parse_recipients(recipients)?;
-    let encryptor =
-        age::Encryptor::with_recipients(parsed.iter().map(|r| r as &dyn age::Recipient))
-            .map_err(|e| CaError::Age(e.to_string()))?;
-    let mut out = Vec::with_capacity(plaintext.len() + 256);
-    let mut writer = encryptor
-        .wrap_output(&mut out)
-        .map_err(|e| CaError::Age(e.to_string()))?;
-    writer
-        .write_all(plaintext)
-        .and_then(|()| writer.finish().map(|_| ()))
-        .map_err(|e| CaError::Age(e.to_string()))?;
-    Ok(out)
+    parse_recipients(recipients)?;
+    crate::report::encrypt::encrypt(recipients, plaintext).map_err(|e| CaError::Age(e.to_string()))
 }
 
 /// Writes `bytes` to `path` atomically (temporary file, then rename) with
 /// `mode`, creating the parent directories.
 pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CaError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        // The mode is set again: a pre-existing temporary file keeps its own.
-        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io_err(path))
+    crate::engine::secret::write_atomically_with_mode(path, bytes, mode).map_err(io_err(path))
 }
 
 fn read(path: &Path) -> Result<String, CaError> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::controls::luks::{self, DeviceStatus, HostStatus};
 use crate::controls::HostCtx;
 use crate::engine::host::{self, HostSetup};
-use crate::engine::secret::{self, Escrow, Secret};
+use crate::engine::secret::{Escrow, Secret};
 use crate::facts::{self, Facts};
 use crate::inventory::Inventory;
 use crate::transport::Session;
@@ -32,11 +32,10 @@ pub async fn run(g: &GlobalArgs, cmd: LuksCommand) -> anyhow::Result<Exit> {
 /// The identities in `$RAMPART_AGE_IDENTITY`, if it is set; an unusable
 /// file is an input error (exit 2) rather than a silently skipped check.
 pub fn identities_from_env() -> anyhow::Result<Option<Vec<Box<dyn age::Identity>>>> {
-    let Some(path) = std::env::var_os(IDENTITY_ENV).filter(|p| !p.is_empty()) else {
-        return Ok(None);
-    };
-    secret::load_identities(&PathBuf::from(path))
-        .map(Some)
+    // One reading of RAMPART_AGE_IDENTITY for the whole tool: a file path
+    // or the AGE-SECRET-KEY- line itself.
+    crate::ca::identity::Identity::from_env()
+        .map(|id| id.map(|id| id.age_identities()))
         .map_err(|e| UsageError(format!("{IDENTITY_ENV}: {e}")).into())
 }
 

@@ -30,6 +30,7 @@ use crate::transport::TransportError;
 
 /// Runs rampart with the process arguments; returns the exit code.
 pub fn main() -> i32 {
+    restore_default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -108,6 +109,15 @@ fn exit_for(e: &anyhow::Error) -> Exit {
         return Exit::Input;
     }
     Exit::HostFailed
+}
+
+/// Rust ignores SIGPIPE, so `rampart verify | head` would panic on the
+/// closed pipe; like any Unix tool, rampart just ends there instead.
+fn restore_default_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: called first thing in main, before any thread exists; the
+    // default disposition installs no handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 /// A command whose capability has not landed yet: said plainly, exit 2.

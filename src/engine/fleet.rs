@@ -191,7 +191,7 @@ impl Rendezvous {
 }
 
 /// The identity that opens rampart's age-encrypted secrets.
-pub const AGE_IDENTITY_ENV: &str = "RAMPART_AGE_IDENTITY";
+pub const AGE_IDENTITY_ENV: &str = crate::ca::identity::ENV;
 
 /// Preshared keys of mesh pairs, kept age-encrypted to the inventory's
 /// recipients under `secrets/mesh/<a>--<b>.psk.age`. A key is generated the
@@ -200,7 +200,9 @@ pub const AGE_IDENTITY_ENV: &str = "RAMPART_AGE_IDENTITY";
 pub struct PskStore {
     dir: PathBuf,
     recipients: Vec<String>,
-    identity: Option<PathBuf>,
+    /// `RAMPART_AGE_IDENTITY` as read when the store was made (or why it
+    /// could not be read); only consulted when a key must be reopened.
+    identity: Result<Option<crate::ca::identity::Identity>, String>,
     /// `plan` may not write secrets: a missing key is announced instead.
     may_generate: bool,
     cache: std::sync::Mutex<BTreeMap<(String, String), String>>,
@@ -232,7 +234,7 @@ impl PskStore {
         PskStore {
             dir: base.join("secrets").join("mesh"),
             recipients: inv.secrets.recipients.clone(),
-            identity: std::env::var_os(AGE_IDENTITY_ENV).map(PathBuf::from),
+            identity: crate::ca::identity::Identity::from_env().map_err(|e| e.to_string()),
             may_generate,
             cache: Default::default(),
         }
@@ -264,18 +266,19 @@ impl PskStore {
     }
 
     fn open(&self, path: &Path) -> Result<String, String> {
-        let identity = self.identity.as_ref().ok_or_else(|| {
-            format!(
-                "a host lacks the preshared key in {}: set {AGE_IDENTITY_ENV} to an age identity file that can open it",
-                path.display()
-            )
-        })?;
-        let ids = age::IdentityFile::from_file(identity.display().to_string())
-            .map_err(|e| e.to_string())
-            .and_then(|f| f.into_identities().map_err(|e| e.to_string()))
-            .map_err(|e| format!("{AGE_IDENTITY_ENV}={}: {e}", identity.display()))?;
+        let identity = self
+            .identity
+            .as_ref()
+            .map_err(|e| format!("{AGE_IDENTITY_ENV}: {e}"))?
+            .as_ref()
+            .ok_or_else(|| {
+                format!(
+                    "a host lacks the preshared key in {}: set {AGE_IDENTITY_ENV} to an age identity (file or AGE-SECRET-KEY- line) that can open it",
+                    path.display()
+                )
+            })?;
         let sealed = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let plain = decrypt_with(&ids, &sealed).map_err(|e| format!("{}: {e}", path.display()))?;
+        let plain = identity.decrypt(&sealed, path).map_err(|e| e.to_string())?;
         let psk = String::from_utf8(plain)
             .map_err(|_| format!("{}: not a preshared key", path.display()))?;
         if !valid_key(psk.trim()) {
@@ -290,38 +293,10 @@ impl PskStore {
         let psk = data_encoding::BASE64.encode(&raw);
         let sealed = crate::report::encrypt::encrypt(&self.recipients, psk.as_bytes())
             .map_err(|e| format!("preshared keys: {e}"))?;
-        write_private(path, &sealed).map_err(|e| format!("{}: {e}", path.display()))?;
+        super::secret::write_atomically(path, &sealed)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(psk)
     }
-}
-
-fn decrypt_with(ids: &[Box<dyn age::Identity>], sealed: &[u8]) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let decryptor = age::Decryptor::new(sealed).map_err(|e| e.to_string())?;
-    let mut reader = decryptor
-        .decrypt(ids.iter().map(|i| i.as_ref()))
-        .map_err(|e| e.to_string())?;
-    let mut plain = Vec::new();
-    reader.read_to_end(&mut plain).map_err(|e| e.to_string())?;
-    Ok(plain)
-}
-
-/// Writes a 0600 file atomically.
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
@@ -395,13 +370,15 @@ mod tests {
         assert_eq!(store.get("a", "b").expect("cached"), Some(psk.clone()));
         // A later run reopens it, but only with the identity.
         let mut later = PskStore::new(&inv, true);
-        later.identity = None;
+        later.identity = Ok(None);
         let e = later.get("a", "b").expect_err("needs the identity");
         assert!(e.contains(AGE_IDENTITY_ENV), "{e}");
         let id_file = dir.path().join("id.txt");
         use age::secrecy::ExposeSecret;
         std::fs::write(&id_file, id.to_string().expose_secret()).expect("write id");
-        later.identity = Some(id_file);
+        later.identity = crate::ca::identity::Identity::from_value(&id_file.display().to_string())
+            .map(Some)
+            .map_err(|e| e.to_string());
         assert_eq!(later.get("a", "b").expect("opens"), Some(psk));
     }
 

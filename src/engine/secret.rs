@@ -135,6 +135,11 @@ impl Escrow {
 /// Writes `data` to `path` through a temporary file in the same directory
 /// (created 0600), fsynced, renamed into place, directory fsynced.
 pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    write_atomically_with_mode(path, data, 0o600)
+}
+
+/// [`write_atomically`] with another mode (public files: 0644).
+pub fn write_atomically_with_mode(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path
         .parent()
@@ -150,7 +155,7 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(mode)
             .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
@@ -161,26 +166,6 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
-}
-
-/// The age identities in an identity file (as `age-keygen` writes it).
-pub fn load_identities(path: &Path) -> Result<Vec<Box<dyn age::Identity>>, SecretError> {
-    let file = std::fs::File::open(path).map_err(|source| SecretError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let identity_err = |message: String| SecretError::Identity {
-        path: path.to_path_buf(),
-        message,
-    };
-    let ids = age::IdentityFile::from_buffer(std::io::BufReader::new(file))
-        .map_err(|e| identity_err(e.to_string()))?
-        .into_identities()
-        .map_err(|e| identity_err(e.to_string()))?;
-    if ids.is_empty() {
-        return Err(identity_err("no age identity in the file".into()));
-    }
-    Ok(ids)
 }
 
 /// Decrypts an escrow file with `identities`.
@@ -274,7 +259,9 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let ids = load_identities(&id_path).expect("identities");
+        let ids = crate::ca::identity::Identity::from_value(&id_path.display().to_string())
+            .expect("identities")
+            .age_identities();
         assert_eq!(open_escrow(&escrow.path, &ids).expect("opens"), first);
         let second = Secret::random_hex(8).expect("random");
         escrow.persist(&second).expect("persist again");

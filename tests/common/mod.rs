@@ -105,26 +105,52 @@ impl Lab {
     }
 
     pub fn ssh_as(&self, user: &str, i: usize, command: &str) -> Output {
-        std::process::Command::new("ssh")
-            .args([
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-o",
-                "LogLevel=ERROR",
-            ])
-            .arg("-o")
-            .arg(format!(
-                "UserKnownHostsFile={}",
-                self.known_hosts().display()
-            ))
-            .arg("-i")
-            .arg(self.key())
-            .arg(format!("{user}@{}", self.address(i)))
-            .arg(command)
+        self.ssh_command(user, i, command)
             .output()
             .expect("ssh runs")
+    }
+
+    /// A command on host `i` as `user` with `input` on its stdin (keys are
+    /// never put in a command line, not even by a test).
+    pub fn ssh_stdin_as(&self, user: &str, i: usize, command: &str, input: &[u8]) -> Output {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = self
+            .ssh_command(user, i, command)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ssh runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
+        child.wait_with_output().expect("ssh finishes")
+    }
+
+    fn ssh_command(&self, user: &str, i: usize, command: &str) -> std::process::Command {
+        let mut c = std::process::Command::new("ssh");
+        c.args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .arg("-o")
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            self.known_hosts().display()
+        ))
+        .arg("-i")
+        .arg(self.key())
+        .arg(format!("{user}@{}", self.address(i)))
+        .arg(command);
+        c
     }
     /// A copy of the lab inventory in `dir`, transformed by `edit`, with the
     /// key and known_hosts paths made absolute.

@@ -43,30 +43,40 @@ fn inventory(lab: &Lab, dir: &std::path::Path, recipient: &str) -> std::path::Pa
     })
 }
 
+/// The operator's age identity beside the inventory: it seals the mesh's
+/// preshared keys and opens rampart's CA (the edge's certificate).
+fn identity_file(inv: &std::path::Path) -> std::path::PathBuf {
+    inv.parent()
+        .expect("inventory dir")
+        .join("age-identity.txt")
+}
+
 fn run(inv: &std::path::Path, args: &[&str]) -> std::process::Output {
     rampart()
         .arg("-i")
         .arg(inv)
         .args(args)
+        .env("RAMPART_AGE_IDENTITY", identity_file(inv))
         .output()
         .expect("rampart runs")
 }
 
-/// A listener answering `hello` on `port` (all addresses), so only the
-/// firewall decides who reaches it.
+/// A listener answering an HTTP response with body `hello` on `port` (all
+/// addresses), so only the firewall decides who reaches it; HTTP because the
+/// edge's proxy forwards to the app's 8080 and verify probes through it.
 fn listen(lab: &Lab, host: usize, port: u16) {
     let out = lab.sudo(
         host,
-        &format!("systemctl stop probe-{port} 2>/dev/null; systemctl reset-failed probe-{port} 2>/dev/null; systemd-run --quiet --unit=probe-{port} /usr/bin/systemd-socket-activate -l {port} --inetd -a /bin/echo hello"),
+        &format!("systemctl stop probe-{port} 2>/dev/null; systemctl reset-failed probe-{port} 2>/dev/null; systemd-run --quiet --unit=probe-{port} /usr/bin/systemd-socket-activate -l {port} --inetd -a /usr/bin/printf 'HTTP/1.0 200 OK\\r\\nContent-Length: 6\\r\\n\\r\\nhello\\n'"),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 fn reaches(lab: &Lab, from: usize, addr: &str, port: u16) -> bool {
     let probe = format!(
-        "timeout 3 bash -c 'exec 3<>/dev/tcp/{addr}/{port}; head -c 5 <&3' 2>/dev/null || true"
+        "timeout 3 bash -c 'exec 3<>/dev/tcp/{addr}/{port}; head -c 64 <&3' 2>/dev/null || true"
     );
-    text(&lab.sudo(from, &probe).stdout).trim() == "hello"
+    text(&lab.sudo(from, &probe).stdout).contains("hello")
 }
 
 fn pings(lab: &Lab, from: usize, addr: &str) -> bool {
@@ -183,6 +193,11 @@ fn mesh_and_firewall_admit_exactly_the_declared_flows_and_repair_drift() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let identity = age::x25519::Identity::generate();
     let inv = inventory(&lab, tmp.path(), &identity.to_public().to_string());
+    {
+        use age::secrecy::ExposeSecret;
+        std::fs::write(identity_file(&inv), identity.to_string().expose_secret())
+            .expect("identity written");
+    }
     let inv_text = std::fs::read_to_string(&inv).expect("read");
     assert_eq!(inv_text.matches("mesh_address").count(), 3, "{inv_text}");
 

@@ -53,9 +53,14 @@ apt_run() {
     if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]; then
       apt-get update -q || return 1
     fi
-    apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold $INSTALL || return 1
+    # dpkg fsyncs every unpacked file before its rename; one sync of the
+    # whole run afterwards gives the same durability once apply reports
+    # success, at a fraction of the cost (an install cut off by a crash
+    # needs `dpkg --configure -a` either way).
+    apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-unsafe-io $INSTALL || return 1
   fi
   if [ -n "$PURGE" ]; then apt-get purge -y -q $PURGE || return 1; fi
+  sync
 }
 "#;
 

@@ -66,6 +66,30 @@ pub fn server_names(inv: &Inventory, host: &Host) -> Vec<String> {
     names
 }
 
+/// What `harden` will still create for `host` (rampart's CA, the edge's
+/// certificate from it), when it does not exist yet: `plan` shows it as a
+/// pending change instead of failing.
+pub fn pending(inv: &Inventory, host: &Host) -> Option<String> {
+    if !matches!(inv.proxy.certificate, CertificateSource::SelfSigned) {
+        return None;
+    }
+    let paths = CaPaths::new(inv.dir());
+    if !paths.cert().exists() {
+        return Some(format!(
+            "rampart's CA ({}) and a TLS certificate for {} from it (created by harden with RAMPART_AGE_IDENTITY)",
+            paths.cert().display(),
+            host.name
+        ));
+    }
+    (!paths.server_cert(&host.name).exists()).then(|| {
+        format!(
+            "a TLS certificate for {} from rampart's CA ({}; issued by harden with RAMPART_AGE_IDENTITY)",
+            host.name,
+            paths.server_cert(&host.name).display()
+        )
+    })
+}
+
 /// The material for `host`, from the control machine's files.
 pub fn load(inv: &Inventory, host: &Host) -> Result<Material, String> {
     let paths = CaPaths::new(inv.dir());

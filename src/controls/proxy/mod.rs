@@ -158,11 +158,21 @@ fn key_resource(ctx: &HostCtx, key: &material::Key) -> Result<Resource, String> 
 
 /// nginx, its configuration and the TLS material.
 pub fn resources(ctx: &HostCtx) -> Result<Vec<Resource>, String> {
-    let m = material::load(ctx.inventory, ctx.host)?;
     let mut out = vec![Resource::Package {
         name: "nginx".into(),
         present: true,
     }];
+    if let Some(what) = material::pending(ctx.inventory, ctx.host) {
+        // Only `plan` gets here: harden creates the CA and the certificate
+        // before planning (or refuses to run without an identity).
+        out.push(Resource::Trigger {
+            what: format!("{what}, then nginx configured for it"),
+            needed: true,
+            handler: Handler::ReloadNginx,
+        });
+        return Ok(out);
+    }
+    let m = material::load(ctx.inventory, ctx.host)?;
     for d in desired_files(ctx, &m)? {
         out.push(file_resource(d.path, d.content, d.mode, false));
     }

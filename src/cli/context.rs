@@ -142,6 +142,33 @@ pub fn prepare_for_provision(global: &GlobalArgs) -> anyhow::Result<Prepared> {
     })
 }
 
+/// One host's facts, with the request its setup decided.
+pub async fn host_facts(
+    p: &Prepared,
+    session: &crate::transport::Session,
+    name: &str,
+) -> anyhow::Result<crate::facts::Facts> {
+    let setup = p
+        .setup(name)
+        .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
+    Ok(crate::facts::gather(session, &setup.request).await?)
+}
+
+/// Every prepared host's facts (one round trip each), for commands that
+/// judge the fleet locally once all are in.
+pub async fn gather_all(
+    p: &std::sync::Arc<Prepared>,
+    opts: &ConnectOptions,
+    global: &GlobalArgs,
+    stage: &str,
+) -> Vec<crate::transport::HostOutcome<crate::facts::Facts, anyhow::Error>> {
+    on_hosts(p, opts, global, stage, |session, name, _| {
+        let p = p.clone();
+        async move { host_facts(&p, &session, &name).await }
+    })
+    .await
+}
+
 /// Runs `task` on every prepared host, at most `-j` at once, with progress
 /// on stderr; results come back in inventory order.
 pub async fn on_hosts<T, E, F, Fut>(

@@ -10,13 +10,14 @@ use crate::engine::fleet::{self, Rendezvous};
 use crate::engine::host::{self, HostSetup};
 use crate::engine::resource::Change;
 use crate::engine::safety;
-use crate::facts;
 use crate::facts::Facts;
 use crate::report::time;
 use crate::transport::{HostOutcome, Reconnect};
 
 use super::args::GlobalArgs;
-use super::context::{connect_options, on_hosts, on_hosts_observed, prepare, Prepared};
+use super::context::{
+    connect_options, gather_all, host_facts, on_hosts_observed, prepare, Prepared,
+};
 use super::{summarize, Exit, UsageError};
 
 fn enforced_controls<'a>(
@@ -105,11 +106,7 @@ pub async fn plan(g: &GlobalArgs, detailed_exitcode: bool) -> anyhow::Result<Exi
     refuse_lockouts(&p, &opts.credentials.public_keys())?;
     refuse_luks_input(&p, &[])?;
     let rendezvous = mesh_rendezvous(&p, false)?;
-    let facts = on_hosts(&p, &opts, g, "facts", |session, name, _| {
-        let p = p.clone();
-        async move { host_facts(&p, &session, &name).await }
-    })
-    .await;
+    let facts = gather_all(&p, &opts, g, "facts").await;
     // Planning is local once every host's facts are in: the mesh directory
     // is complete without any host waiting for another.
     for o in &facts {
@@ -149,17 +146,6 @@ pub async fn plan(g: &GlobalArgs, detailed_exitcode: bool) -> anyhow::Result<Exi
         Exit::Ok if detailed_exitcode && pending > 0 => Exit::Drift,
         other => other,
     })
-}
-
-async fn host_facts(
-    p: &Prepared,
-    session: &crate::transport::Session,
-    name: &str,
-) -> anyhow::Result<Facts> {
-    let setup = p
-        .setup(name)
-        .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
-    Ok(facts::gather(session, &setup.request).await?)
 }
 
 fn host_changes(

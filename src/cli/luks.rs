@@ -10,11 +10,11 @@ use crate::engine::host::{self, HostSetup};
 use crate::engine::secret::{Escrow, Secret};
 use crate::facts::{self, Facts};
 use crate::inventory::Inventory;
-use crate::transport::Session;
+use crate::transport::{HostOutcome, Session};
 
 use super::args::{GlobalArgs, LuksCommand, ShowFormat};
 use super::context::{
-    connect_options, load_inventory, on_hosts, prepare, refuse_uncreated, Prepared,
+    connect_options, gather_all, load_inventory, on_hosts, prepare, refuse_uncreated, Prepared,
 };
 use super::{summarize, Exit, UsageError};
 
@@ -69,17 +69,20 @@ pub async fn test_escrows(
 async fn status(g: &GlobalArgs, format: ShowFormat) -> anyhow::Result<Exit> {
     let p = Arc::new(prepare(g)?);
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
-    let outcomes = on_hosts(&p, &opts, g, "luks status", |session, name, _| {
-        let p = p.clone();
-        async move {
-            let setup = p
-                .setup(&name)
-                .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
-            let f = facts::gather(&session, &setup.request).await?;
-            Ok::<_, anyhow::Error>(luks::host_status(&setup.host, &f))
-        }
-    })
-    .await;
+    let outcomes: Vec<HostOutcome<HostStatus, anyhow::Error>> =
+        gather_all(&p, &opts, g, "luks status")
+            .await
+            .into_iter()
+            .map(|o| HostOutcome {
+                result: o.result.and_then(|f| {
+                    let setup = p
+                        .setup(&o.host)
+                        .ok_or_else(|| anyhow::anyhow!("no setup for {}", o.host))?;
+                    Ok(luks::host_status(&setup.host, &f))
+                }),
+                host: o.host,
+            })
+            .collect();
     let hosts: Vec<&HostStatus> = outcomes
         .iter()
         .filter_map(|o| o.result.as_ref().ok())

@@ -4,10 +4,9 @@ use std::sync::Arc;
 
 use crate::controls::mesh::{self, PairStatus};
 use crate::controls::HostCtx;
-use crate::facts;
 
 use super::args::{GlobalArgs, MeshCommand, StatusFormat};
-use super::context::{connect_options, on_hosts, prepare, Prepared};
+use super::context::{connect_options, gather_all, prepare, Prepared};
 use super::{summarize, Exit, UsageError};
 
 pub async fn run(g: &GlobalArgs, cmd: MeshCommand) -> anyhow::Result<Exit> {
@@ -33,16 +32,7 @@ pub(super) fn mesh_only(g: &GlobalArgs) -> anyhow::Result<Prepared> {
 async fn status(g: &GlobalArgs, format: StatusFormat) -> anyhow::Result<Exit> {
     let p = Arc::new(mesh_only(g)?);
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
-    let gathered = on_hosts(&p, &opts, g, "mesh status", |session, name, _| {
-        let p = p.clone();
-        async move {
-            let setup = p
-                .setup(&name)
-                .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
-            Ok::<_, anyhow::Error>(facts::gather(&session, &setup.request).await?)
-        }
-    })
-    .await;
+    let gathered = gather_all(&p, &opts, g, "mesh status").await;
     let directory = super::verify::mesh_directory(&p, &gathered)?;
     let mut pairs: Vec<PairStatus> = Vec::new();
     for o in &gathered {

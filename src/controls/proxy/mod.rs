@@ -123,16 +123,11 @@ fn desired_files(ctx: &HostCtx, m: &material::Material) -> Result<Vec<Desired>, 
 }
 
 fn file_resource(path: &str, content: String, mode: u32, secret: bool) -> Resource {
-    Resource::File {
-        path: path.into(),
-        content,
-        mode,
-        owner: "root".into(),
-        group: "root".into(),
-        validate: None,
-        handlers: vec![Handler::ReloadNginx],
-        secret,
+    let mut file = Resource::root_file(path, content, mode, vec![Handler::ReloadNginx]);
+    if let Resource::File { secret: s, .. } = &mut file {
+        *s = secret;
     }
+    file
 }
 
 /// The key is deployed only when the host's copy differs (by hash): a

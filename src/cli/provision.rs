@@ -55,7 +55,7 @@ pub async fn run(g: &GlobalArgs) -> anyhow::Result<Exit> {
                 );
             }
             // The proof: a fresh login as ssh.user that can use sudo -n.
-            let fresh = reconnect.connect_as(&user).await.map_err(|e| {
+            let fresh = login_as_new_account(&reconnect, &user).await.map_err(|e| {
                 anyhow::anyhow!("operators were created, but logging in as {user} failed: {e}")
             })?;
             let probe = fresh.run("id -u", b"").await?;
@@ -120,4 +120,23 @@ async fn first_contact_changes(
         .collect();
     resources.extend(crate::controls::first_contact_resources(&ctx));
     Ok(host::changes(&resources, &f))
+}
+
+/// A just-created account can be refused for a moment (a name-service cache
+/// such as nscd or sssd has not seen it yet): authentication is retried a
+/// few times, one second apart; any other failure is final.
+async fn login_as_new_account(
+    reconnect: &crate::transport::Reconnect,
+    user: &str,
+) -> Result<crate::transport::Session, crate::transport::TransportError> {
+    let mut attempt = 1;
+    loop {
+        match reconnect.connect_as(user).await {
+            Err(crate::transport::TransportError::AuthFailed { .. }) if attempt < 5 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            other => return other,
+        }
+    }
 }

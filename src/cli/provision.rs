@@ -55,9 +55,15 @@ pub async fn run(g: &GlobalArgs) -> anyhow::Result<Exit> {
                 );
             }
             // The proof: a fresh login as ssh.user that can use sudo -n.
-            let fresh = login_as_new_account(&reconnect, &user).await.map_err(|e| {
-                anyhow::anyhow!("operators were created, but logging in as {user} failed: {e}")
-            })?;
+            let fresh = match login_as_new_account(&reconnect, &user).await {
+                Ok(fresh) => fresh,
+                Err(e) => {
+                    let sshd = sshd_says(&session, &user).await;
+                    anyhow::bail!(
+                        "operators were created, but logging in as {user} failed: {e}{sshd}"
+                    )
+                }
+            };
             let probe = fresh.run("id -u", b"").await?;
             fresh.close().await;
             if probe.stdout_text().trim() != "0" {
@@ -120,6 +126,21 @@ async fn first_contact_changes(
         .collect();
     resources.extend(crate::controls::first_contact_resources(&ctx));
     Ok(host::changes(&resources, &f))
+}
+
+/// What the host's sshd logged about `user` in the last minutes (read over
+/// the bootstrap session, which still works): the reason a login was
+/// refused is only ever in the server's log.
+async fn sshd_says(session: &crate::transport::Session, user: &str) -> String {
+    let cmd = format!(
+        "journalctl --since=-3min --no-pager -o cat _COMM=sshd 2>/dev/null | grep -F -e ' {user} ' -e 'user {user}' -e 'not allowed' -e 'nologin' | tail -n 4"
+    );
+    match session.run(&cmd, b"").await {
+        Ok(out) if !out.stdout_text().trim().is_empty() => {
+            format!("; sshd on the host logged: {}", out.stdout_text().trim().replace('\n', " | "))
+        }
+        _ => String::new(),
+    }
 }
 
 /// A just-created account can be refused for a moment (a name-service cache

@@ -41,7 +41,7 @@ const ISSUANCE_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum AcmeError {
     #[error("{0}")]
     Store(#[from] CaError),
-    #[error("the ACME directory {directory} answered: {problem}")]
+    #[error("ACME CA at {directory}: {problem}")]
     Server { directory: String, problem: String },
     #[error("the ACME order for {names} failed: {problem}")]
     Order { names: String, problem: String },

@@ -5,14 +5,17 @@
 //! validator reaches the edge's port 80 through pebble-challtestsrv, whose
 //! DNS answers every name with the edge's address.
 //!
-//! Checked: harden bootstraps the edge on rampart's CA, orders the
-//! certificate over HTTP-01 and deploys it; nginx presents a certificate
+//! Checked: with no CA answering yet, harden leaves the edge on its
+//! bootstrap certificate from rampart's CA, fails that host and verify
+//! fails PRX-12; plan shows the order as pending; with Pebble up, harden
+//! orders the certificate over HTTP-01 and deploys it; nginx presents a certificate
 //! that chains to Pebble's root through its intermediate and carries the
 //! server name; HTTPS reaches the backend; account and key are sealed
 //! (age, 0600) and the key never appears in -vv output, plan or the
 //! journal; a second harden changes nothing; verify passes (PRX-12); a
-//! forced renewal serves a new certificate; with Pebble gone harden fails
-//! naming the ACME problem and nginx keeps the previous certificate.
+//! forced renewal serves a new certificate; a failed validation names the
+//! CA's problem type and detail, and with Pebble gone harden fails naming
+//! the CA; in both cases nginx keeps serving the previous certificate.
 
 mod common;
 
@@ -89,7 +92,6 @@ fn pebble_tls(dir: &Path) {
 }
 
 fn start_pebble(dir: &Path, edge: &str) -> Pebble {
-    pebble_tls(dir);
     let config = serde_json::json!({"pebble": {
         "listenAddress": format!("127.0.0.1:{ACME_PORT}"),
         "managementListenAddress": format!("127.0.0.1:{MANAGEMENT_PORT}"),
@@ -129,6 +131,8 @@ fn start_pebble(dir: &Path, edge: &str) -> Pebble {
         .args(["-dnsserver", &format!("127.0.0.1:{DNS_PORT}")])
         .env("PEBBLE_VA_NOSLEEP", "1")
         .env("PEBBLE_WFE_NONCEREJECT", "0")
+        // Every order is validated: no authorization reused from the last.
+        .env("PEBBLE_AUTHZREUSE", "0")
         .stdout(log("pebble.log"))
         .stderr(log("pebble.err"))
         .spawn()
@@ -186,6 +190,8 @@ fn setup() -> Setup {
     let identity = dir.path().join("operator.agekey");
     std::fs::write(&identity, key.to_string().expose_secret()).expect("identity");
     let recipient = key.to_public().to_string();
+    // The inventory names Pebble's CA as ca_bundle: it exists from the start.
+    pebble_tls(dir.path());
     let inventory = lab.variant(dir.path(), inventory_text(&lab, &recipient, 30));
     assert!(
         std::fs::read_to_string(&inventory)
@@ -345,20 +351,58 @@ fn is_sealed_0600(path: &Path) {
 fn the_edge_gets_its_certificate_from_an_acme_ca() {
     let s = setup();
     let started = Instant::now();
-    let mut pebble = start_pebble(s.dir.path(), &s.edge());
     ok(&s.run(&["provision"]), "provision");
+
+    // No CA answering yet: the edge is hardened on its bootstrap
+    // certificate from rampart's CA, the order fails that host, and verify
+    // says the ACME certificate is not served (PRX-12).
+    let t = Instant::now();
+    let early = s.run(&["harden"]);
+    eprintln!(
+        "lab_acme: bootstrap harden (order refused) {:.0?}",
+        t.elapsed()
+    );
+    assert_ne!(early.status.code(), Some(0), "{}", text(&early.stdout));
+    assert!(
+        text(&early.stderr).contains("keeps serving its current certificate"),
+        "{}",
+        text(&early.stderr)
+    );
+    assert!(!s.file("secrets/acme/account.age").exists());
+    let v = s.run(&["verify", "--format", "json"]);
+    let j: serde_json::Value = serde_json::from_slice(&v.stdout).expect("verify json");
+    let prx12 = j["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["id"] == "PRX-12")
+        .expect("PRX-12")
+        .clone();
+    assert_eq!(prx12["status"], "fail", "{prx12}");
+    assert!(
+        prx12["observed"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("bootstrap"),
+        "{prx12}"
+    );
+    let bootstrap = x509(&s.presented(), &["-noout", "-issuer"]);
+    assert!(bootstrap.contains("rampart"), "{bootstrap}");
+
+    let mut pebble = start_pebble(s.dir.path(), &s.edge());
 
     // The plan shows the order as pending, not as an error.
     let plan = s.run(&["plan"]);
-    ok(&plan, "plan before any certificate");
+    ok(&plan, "plan before the ACME certificate");
     assert!(
-        text(&plan.stdout).contains("rampart's CA"),
+        text(&plan.stdout).contains(&format!(
+            "an ACME certificate for {API_NAME}, {APP_NAME} from https://127.0.0.1:{ACME_PORT}/dir"
+        )),
         "{}",
         text(&plan.stdout)
     );
 
-    // First harden: bootstrap certificate, then the ACME order, then the
-    // ACME certificate deployed.
+    // harden with the CA up: the ACME order, then the certificate deployed.
     let t = Instant::now();
     let h = s.run(&["-vv", "harden"]);
     let first = t.elapsed();
@@ -513,6 +557,39 @@ fn the_edge_gets_its_certificate_from_an_acme_ca() {
     );
     let new_serial = x509(&s.presented(), &["-noout", "-serial"]);
     assert_ne!(new_serial, serial, "a new certificate is served");
+
+    // Validation failing (the CA's DNS now points the name at a port
+    // where nothing listens): harden fails for the edge with the CA's
+    // problem type and detail; nginx keeps the certificate it has.
+    let redirect = Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "10", "-X", "POST", "-d"])
+        .arg(format!(
+            r#"{{"host":"{APP_NAME}","addresses":["127.0.0.1"]}}"#
+        ))
+        .arg(format!(
+            "http://127.0.0.1:{CHALLTEST_MANAGEMENT_PORT}/add-a"
+        ))
+        .output()
+        .expect("curl");
+    assert!(redirect.status.success(), "{}", text(&redirect.stderr));
+    let refused = s.run(&["harden"]);
+    assert_ne!(refused.status.code(), Some(0), "{}", text(&refused.stdout));
+    let msg = text(&refused.stderr);
+    eprintln!(
+        "lab_acme: failed validation: {}",
+        msg.lines()
+            .find(|l| l.contains("ACME order"))
+            .unwrap_or("?")
+    );
+    assert!(
+        msg.contains("the ACME order for") && msg.contains("urn:ietf:params:acme:error:"),
+        "{msg}"
+    );
+    assert_eq!(
+        x509(&s.presented(), &["-noout", "-serial"]),
+        new_serial,
+        "still the renewed certificate"
+    );
 
     // The CA gone: harden fails for the edge, naming the problem, and
     // nginx keeps serving the certificate it has.

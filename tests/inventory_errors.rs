@@ -337,3 +337,38 @@ fn a_disk_declared_twice_is_an_error_at_its_position() {
         "{err}"
     );
 }
+
+#[test]
+fn acme_settings_are_validated() {
+    let base =
+        "hosts:\n  e: {address: 10.0.0.1, roles: [base]}\nproxy:\n  certificate:\n    acme:\n";
+    insta::assert_snapshot!(
+        "acme_unknown_key",
+        errors(&format!(
+            "{base}      directory: https://acme.example.eu/directory\n      renew: 30\n"
+        ))
+    );
+    insta::assert_snapshot!(
+        "acme_bad_values",
+        errors(&format!(
+            "{base}      directory: http://acme.example.eu/directory\n      contact: [ops@example.eu]\n      ca_bundle: missing.pem\n      renew_days: 0\n"
+        ))
+    );
+}
+
+#[test]
+fn an_acme_source_parses_with_defaults() {
+    let inv = Inventory::parse(
+        Path::new("inventory.yaml"),
+        "hosts:\n  e: {address: 10.0.0.1, roles: [base]}\nproxy:\n  certificate:\n    acme: {directory: https://acme.example.eu/directory}\n",
+    )
+    .expect("valid");
+    match &inv.proxy.certificate {
+        rampart::inventory::CertificateSource::Acme(a) => {
+            assert_eq!(a.directory, "https://acme.example.eu/directory");
+            assert_eq!(a.renew_days, 30);
+            assert!(a.contact.is_empty() && a.ca_bundle.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -405,7 +405,11 @@ fn edge_proxy_serves_the_app_over_the_mesh_with_tls_mtls_limits_and_drift() {
         .iter()
         .filter(|r| r["profile"] == "proxy")
         .collect();
-    assert_eq!(prx.len(), 11, "PRX-01..11 on the edge");
+    assert_eq!(
+        prx.len(),
+        12,
+        "PRX-01..12 on the edge (PRX-12 not applicable)"
+    );
     let tls = prx.iter().find(|r| r["id"] == "PRX-04").expect("PRX-04");
     let excerpt = tls["evidence"]["excerpt"].as_str().unwrap_or_default();
     assert!(

@@ -1,10 +1,12 @@
 //! `rampart plan` and `rampart harden`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use crate::controls::mesh::Directory;
+use crate::controls::proxy::acme;
 use crate::engine::converge::{apply_changes, Applied};
 use crate::engine::fleet::{self, Rendezvous};
 use crate::engine::host::{self, HostSetup};
@@ -229,10 +231,119 @@ async fn harden_host(
         applied.absorb(apply_changes(session, reconnect, peers, stamp).await?);
     }
     if applied.succeeded() {
+        if let Some(more) = acme_pass(p, rendezvous, session, reconnect, name, stamp).await? {
+            applied.absorb(more);
+        }
+    }
+    if applied.succeeded() {
         Ok(applied)
     } else {
         Err(anyhow::anyhow!(failure_text(&applied)))
     }
+}
+
+/// HTTP-01 answers written on the edge over its harden session: the
+/// content on stdin, root-owned, world-readable for nginx.
+struct EdgeChallenges<'a> {
+    session: &'a crate::transport::Session,
+}
+
+impl EdgeChallenges<'_> {
+    async fn run(&self, command: String, stdin: &[u8]) -> Result<(), String> {
+        let out = self
+            .session
+            .run(&command, stdin)
+            .await
+            .map_err(|e| e.to_string())?;
+        if out.status == Some(0) {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+}
+
+impl acme::ChallengeHost for EdgeChallenges<'_> {
+    fn write<'a>(
+        &'a self,
+        token: &'a str,
+        content: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(self.run(acme::write_command(token), content.as_bytes()))
+    }
+    fn remove<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(self.run(acme::remove_command(token), b""))
+    }
+}
+
+/// After an ACME edge is hardened (nginx up, port 80 served, with the
+/// bootstrap certificate on a first run): orders its certificate when it
+/// has none, it nears expiry or its names changed, stores it, and runs one
+/// more plan+apply so nginx gets it through the checked reload. A failing
+/// order fails this host only; nothing was changed on it, so nginx keeps
+/// the configuration and certificate it had.
+async fn acme_pass(
+    p: &Prepared,
+    rendezvous: &Rendezvous,
+    session: &crate::transport::Session,
+    reconnect: &Reconnect,
+    name: &str,
+    stamp: &str,
+) -> anyhow::Result<Option<Applied>> {
+    let Some(a) = acme::settings(&p.inventory) else {
+        return Ok(None);
+    };
+    let Some(setup) = p.setup(name) else {
+        return Ok(None);
+    };
+    if !is_edge(setup) {
+        return Ok(None);
+    }
+    let host = &setup.host;
+    let stored = acme::stored(&p.inventory, host).map(|(cert, _, _)| cert);
+    let names = acme::names(&p.inventory, host);
+    let Some(why) = acme::renewal_due(
+        stored.as_deref(),
+        &names,
+        a.renew_days,
+        i64::try_from(time::now_secs()).unwrap_or(i64::MAX),
+    ) else {
+        return Ok(None);
+    };
+    let identity = crate::ca::Identity::from_env()?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "an ACME certificate is due ({why}), which needs RAMPART_AGE_IDENTITY to read the ACME account and seal the new key"
+        )
+    })?;
+    eprintln!(
+        "{name}: ordering an ACME certificate for {} from {} ({why})",
+        names.join(", "),
+        a.directory
+    );
+    let started = std::time::Instant::now();
+    let edge = EdgeChallenges { session };
+    let issued = acme::order(&p.inventory, host, &identity, &edge)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}; the edge keeps serving its current certificate"))?;
+    acme::store(&p.inventory, host, &issued)?;
+    eprintln!(
+        "{name}: ACME certificate issued in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let (_, _, changes) = fresh_plan(p, rendezvous, session, name).await?;
+    Ok(Some(
+        apply_changes(session, reconnect, changes, stamp).await?,
+    ))
+}
+
+/// Whether the host runs an edge proxy (its controls include PRX-02's check).
+fn is_edge(s: &HostSetup) -> bool {
+    s.controls.iter().any(|hc| {
+        matches!(&hc.control.check, crate::controls::Check::Custom { name } if name == "proxy_config")
+    })
 }
 
 fn print_plan(host: &str, changes: &[Change]) {
@@ -321,7 +432,7 @@ fn prepare_edges(p: &Prepared) -> anyhow::Result<()> {
     let edges: Vec<&crate::inventory::Host> = p
         .setups
         .iter()
-        .filter(|s| s.controls.iter().any(|hc| matches!(&hc.control.check, crate::controls::Check::Custom { name } if name == "proxy_config")))
+        .filter(|s| is_edge(s))
         .map(|s| &s.host)
         .collect();
     if edges.is_empty() {

@@ -84,6 +84,7 @@ pub const CUSTOM_CHECKS: &[&str] = &[
     "proxy_security_headers",
     "proxy_client_cert_required",
     "proxy_http_redirect",
+    "proxy_acme_issuer",
 ];
 
 /// Why enforcing these checks would cut rampart off this host, if it would:

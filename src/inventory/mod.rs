@@ -21,8 +21,9 @@ use sha2::{Digest, Sha256};
 pub use error::{Diagnostic, InventoryError};
 pub use locate::{Position, PositionIndex};
 pub use model::{
-    CertificateSource, CreateSpec, Flow, HostSpec, InventoryFile, MeshSettings, Network, Operator,
-    Proto, Provider, ProxySettings, Residency, SecretsSettings, SshSettings, Via, Waiver,
+    AcmeSettings, CertificateSource, CreateSpec, Flow, HostSpec, InventoryFile, MeshSettings,
+    Network, Operator, Proto, Provider, ProxySettings, Residency, SecretsSettings, SshSettings,
+    Via, Waiver,
 };
 pub use roles::{RoleTable, PROFILES};
 pub use select::select_hosts;
@@ -279,6 +280,11 @@ fn anchored_proxy(dir: &Path, p: &ProxySettings) -> ProxySettings {
             cert: anchor(dir, cert),
             key: anchor(dir, key),
         };
+    }
+    if let CertificateSource::Acme(a) = &p.certificate {
+        let mut a = a.clone();
+        a.ca_bundle = a.ca_bundle.map(|b| anchor(dir, &b));
+        out.certificate = CertificateSource::Acme(a);
     }
     out
 }

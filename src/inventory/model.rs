@@ -327,8 +327,9 @@ pub struct ProxySettings {
     /// Server name of the collector/API ingress (8443); absent: `server_name`.
     #[serde(default)]
     pub api_server_name: Option<String>,
-    /// `self_signed` (issued by rampart's CA; the default) or
-    /// `{files: {cert: PATH, key: PATH}}` (PEM, relative to the inventory).
+    /// `self_signed` (issued by rampart's CA; the default),
+    /// `{files: {cert: PATH, key: PATH}}` (PEM, relative to the inventory)
+    /// or `{acme: {directory: URL, …}}` (issued by an ACME CA over HTTP-01).
     #[serde(default, with = "serde_yaml::with::singleton_map")]
     pub certificate: CertificateSource,
 }
@@ -342,4 +343,33 @@ pub enum CertificateSource {
     SelfSigned,
     /// A certificate (chain) and its key in PEM files on the control machine.
     Files { cert: PathBuf, key: PathBuf },
+    /// A certificate ordered from an ACME CA (HTTP-01 through the edge's
+    /// port 80); the directory URL is configurable so a European CA can be
+    /// used.
+    Acme(AcmeSettings),
+}
+
+/// Renew an ACME certificate with fewer days left than this, by default.
+pub const DEFAULT_ACME_RENEW_DAYS: u32 = 30;
+
+fn default_acme_renew_days() -> u32 {
+    DEFAULT_ACME_RENEW_DAYS
+}
+
+/// Where and how the edges' certificates are ordered over ACME.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeSettings {
+    /// The CA's directory URL (https).
+    pub directory: String,
+    /// Contact URIs for the account (`mailto:…`).
+    #[serde(default)]
+    pub contact: Vec<String>,
+    /// PEM file (relative to the inventory) of extra roots to trust for
+    /// the ACME server's own HTTPS: a private ACME server, Pebble in the lab.
+    #[serde(default)]
+    pub ca_bundle: Option<PathBuf>,
+    /// Renew when the certificate has fewer days left than this.
+    #[serde(default = "default_acme_renew_days")]
+    pub renew_days: u32,
 }

@@ -517,6 +517,56 @@ fn check_proxy(c: &mut Checker, dir: &Path, inv: &InventoryFile) {
             }
         }
     }
+    if let super::model::CertificateSource::Acme(a) = &inv.proxy.certificate {
+        check_acme(c, dir, a);
+    }
+}
+
+/// The ACME directory is an https URL (the account key and orders travel
+/// to it), contacts are URIs, the CA bundle exists, renewal is sensible.
+fn check_acme(c: &mut Checker, dir: &Path, a: &super::model::AcmeSettings) {
+    let https = url::Url::parse(&a.directory)
+        .ok()
+        .is_some_and(|u| u.scheme() == "https" && u.host_str().is_some());
+    if !https {
+        c.error(
+            "proxy.certificate.acme.directory",
+            format!(
+                "invalid ACME directory {:?}; expected an https URL such as https://acme.example.eu/directory",
+                a.directory
+            ),
+        );
+    }
+    for (i, contact) in a.contact.iter().enumerate() {
+        let rest = contact.strip_prefix("mailto:").unwrap_or_default();
+        if !rest.contains('@') || rest.contains([' ', ',']) {
+            c.error(
+                &format!("proxy.certificate.acme.contact[{i}]"),
+                format!("invalid contact {contact:?}; expected mailto:name@example.eu"),
+            );
+        }
+    }
+    if let Some(bundle) = &a.ca_bundle {
+        let full = super::anchor(dir, bundle);
+        if !full.is_file() {
+            c.error(
+                "proxy.certificate.acme.ca_bundle",
+                format!(
+                    "{} is not a file; expected PEM certificates to trust for the ACME server (relative to the inventory)",
+                    full.display()
+                ),
+            );
+        }
+    }
+    if !(1..=365).contains(&a.renew_days) {
+        c.error(
+            "proxy.certificate.acme.renew_days",
+            format!(
+                "renew_days {} is out of range; expected 1 to 365",
+                a.renew_days
+            ),
+        );
+    }
 }
 
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date (proleptic Gregorian).

@@ -70,7 +70,7 @@ pub fn server_names(inv: &Inventory, host: &Host) -> Vec<String> {
 /// certificate from it), when it does not exist yet: `plan` shows it as a
 /// pending change instead of failing.
 pub fn pending(inv: &Inventory, host: &Host) -> Option<String> {
-    if !matches!(inv.proxy.certificate, CertificateSource::SelfSigned) {
+    if !uses_own_ca(inv, host) {
         return None;
     }
     let paths = CaPaths::new(inv.dir());
@@ -97,28 +97,13 @@ pub fn load(inv: &Inventory, host: &Host) -> Result<Material, String> {
     let crl = read(&paths.crl())?;
     let (server_cert, key) = match &inv.proxy.certificate {
         CertificateSource::Files { cert, key } => (read(cert)?, Key::Plain(read(key)?)),
-        CertificateSource::SelfSigned => {
-            let cert_path = paths.server_cert(&host.name);
-            let entry = ca
-                .index
-                .current_of(&host.name, Kind::Server)
-                .filter(|e| e.key_sha256.is_some());
-            let (Ok(cert), Some(entry)) = (read(&cert_path), entry) else {
-                return Err(format!(
-                    "no certificate for edge {} yet ({}): `rampart harden` issues it from rampart's CA (with RAMPART_AGE_IDENTITY set)",
-                    host.name,
-                    cert_path.display()
-                ));
-            };
-            let sha256 = entry.key_sha256.clone().unwrap_or_default();
-            (
-                cert,
-                Key::Sealed {
-                    path: paths.server_key(&host.name),
-                    sha256,
-                },
-            )
-        }
+        CertificateSource::SelfSigned => bootstrap(&ca, &paths, host)?,
+        CertificateSource::Acme(_) => match super::acme::stored(inv, host) {
+            Some((cert, sha256, path)) => (cert, Key::Sealed { path, sha256 }),
+            // Until its first ACME certificate, the edge serves one from
+            // rampart's CA so nginx can start and answer the challenge.
+            None => bootstrap(&ca, &paths, host)?,
+        },
     };
     Ok(Material {
         ca_cert: ca.cert_pem,
@@ -126,6 +111,40 @@ pub fn load(inv: &Inventory, host: &Host) -> Result<Material, String> {
         server_cert,
         key,
     })
+}
+
+/// The certificate rampart's CA issued for `host` and its sealed key.
+fn bootstrap(ca: &Ca, paths: &CaPaths, host: &Host) -> Result<(String, Key), String> {
+    let cert_path = paths.server_cert(&host.name);
+    let entry = ca
+        .index
+        .current_of(&host.name, Kind::Server)
+        .filter(|e| e.key_sha256.is_some());
+    let (Ok(cert), Some(entry)) = (read(&cert_path), entry) else {
+        return Err(format!(
+            "no certificate for edge {} yet ({}): `rampart harden` issues it from rampart's CA (with RAMPART_AGE_IDENTITY set)",
+            host.name,
+            cert_path.display()
+        ));
+    };
+    let sha256 = entry.key_sha256.clone().unwrap_or_default();
+    Ok((
+        cert,
+        Key::Sealed {
+            path: paths.server_key(&host.name),
+            sha256,
+        },
+    ))
+}
+
+/// Whether `host` is served a certificate from rampart's CA: `self_signed`,
+/// or ACME before its first certificate (the bootstrap).
+pub fn uses_own_ca(inv: &Inventory, host: &Host) -> bool {
+    match &inv.proxy.certificate {
+        CertificateSource::SelfSigned => true,
+        CertificateSource::Acme(_) => super::acme::stored(inv, host).is_none(),
+        CertificateSource::Files { .. } => false,
+    }
 }
 
 /// The key's PEM: read, or decrypted with `RAMPART_AGE_IDENTITY`.
@@ -170,8 +189,9 @@ fn identity_for(inv: &Inventory, identity: Option<&Identity>, need: &str) -> Res
 }
 
 /// Before `harden` touches any edge: creates rampart's CA if there is none,
-/// issues `self_signed` edge certificates that are missing, expiring or
-/// for other names, and re-signs a CRL that nears its nextUpdate. Needs
+/// issues `self_signed` edge certificates (and the bootstrap certificates
+/// of ACME edges that have none from their CA yet) that are missing,
+/// expiring or for other names, and re-signs a CRL that nears its nextUpdate. Needs
 /// the identity only for what it must sign; without it, a missing CA or
 /// certificate is an error and an ageing CRL a warning.
 pub fn prepare(
@@ -199,30 +219,28 @@ pub fn prepare(
     }
     let mut ca = Ca::open(&paths)?;
     let mut signer = None;
-    if inv.proxy.certificate == CertificateSource::SelfSigned {
-        for host in edges {
-            let Some(why) = server_cert_problem(&ca, &paths, inv, host) else {
-                continue;
-            };
-            identity_for(inv, identity, &format!("{}: {why}", host.name))?;
-            let Some(id) = identity else { continue };
-            if signer.is_none() {
-                signer = Some(ca.unlock(id)?);
-            }
-            let Some(s) = &signer else { continue };
-            let issued = ca.issue_server(s, &host.name, &server_names(inv, host), SERVER_DAYS)?;
-            let sealed = ca::seal(&inv.secrets.recipients, issued.key_pem.as_bytes())?;
-            ca::write_file(&paths.server_key(&host.name), &sealed, 0o600)?;
-            ca::write_file(
-                &paths.server_cert(&host.name),
-                issued.cert_pem.as_bytes(),
-                0o644,
-            )?;
-            out.notes.push(format!(
-                "issued the TLS certificate of {} ({why})",
-                host.name
-            ));
+    for host in edges.iter().filter(|h| uses_own_ca(inv, h)) {
+        let Some(why) = server_cert_problem(&ca, &paths, inv, host) else {
+            continue;
+        };
+        identity_for(inv, identity, &format!("{}: {why}", host.name))?;
+        let Some(id) = identity else { continue };
+        if signer.is_none() {
+            signer = Some(ca.unlock(id)?);
         }
+        let Some(s) = &signer else { continue };
+        let issued = ca.issue_server(s, &host.name, &server_names(inv, host), SERVER_DAYS)?;
+        let sealed = ca::seal(&inv.secrets.recipients, issued.key_pem.as_bytes())?;
+        ca::write_file(&paths.server_key(&host.name), &sealed, 0o600)?;
+        ca::write_file(
+            &paths.server_cert(&host.name),
+            issued.cert_pem.as_bytes(),
+            0o644,
+        )?;
+        out.notes.push(format!(
+            "issued the TLS certificate of {} ({why})",
+            host.name
+        ));
     }
     let crl_left = ca
         .crl_pem()

@@ -11,6 +11,7 @@
 //! file's structure, and — from the control machine — what clients see
 //! (`probe.rs`).
 
+pub mod acme;
 pub mod conf;
 pub mod material;
 pub mod probe;
@@ -47,6 +48,7 @@ pub const LIVE_CHECKS: &[&str] = &[
     "proxy_security_headers",
     "proxy_client_cert_required",
     "proxy_http_redirect",
+    "proxy_acme_issuer",
 ];
 /// Name of the probe in `Facts::observed`.
 pub const OBSERVATION: &str = "edge";
@@ -172,6 +174,20 @@ pub fn resources(ctx: &HostCtx) -> Result<Vec<Resource>, String> {
         out.push(file_resource(d.path, d.content, d.mode, false));
     }
     out.push(key_resource(ctx, &m.key)?);
+    if let Some(a) = acme::settings(ctx.inventory) {
+        if acme::stored(ctx.inventory, ctx.host).is_none() {
+            // Served from rampart's CA until then (the bootstrap).
+            out.push(Resource::Trigger {
+                what: format!(
+                    "an ACME certificate for {} from {} (ordered by harden over HTTP-01 once nginx serves port 80)",
+                    acme::names(ctx.inventory, ctx.host).join(", "),
+                    a.directory
+                ),
+                needed: true,
+                handler: Handler::ReloadNginx,
+            });
+        }
+    }
     Ok(out)
 }
 
@@ -686,6 +702,77 @@ pub fn evaluate_http_redirect(ctx: &HostCtx) -> Outcome {
     })
 }
 
+/// SHA-256 (hex) of the leaf of a PEM chain: the first certificate.
+fn leaf_sha256(chain_pem: &str) -> Option<String> {
+    use sha2::Digest;
+    let pem = x509_parser::pem::Pem::iter_from_buffer(chain_pem.as_bytes())
+        .next()?
+        .ok()?;
+    Some(data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(&pem.contents)))
+}
+
+/// PRX-12: with an ACME issuer configured, both ingresses present the
+/// certificate it issued (stored in `acme/NAME.crt` by harden), not the
+/// bootstrap certificate from rampart's CA.
+pub fn evaluate_acme_issuer(ctx: &HostCtx) -> Outcome {
+    let Some(a) = acme::settings(ctx.inventory) else {
+        return Outcome::not_applicable(
+            "the inventory configures no ACME issuer (proxy.certificate)",
+            "with proxy.certificate.acme: the certificate issued by that CA on 443 and 8443",
+        );
+    };
+    let expected = format!(
+        "on 443 and 8443: the certificate issued by the ACME CA at {}",
+        a.directory
+    );
+    let cert_path = acme::AcmePaths::new(ctx.inventory.dir()).cert(&ctx.host.name);
+    let want = acme::stored(ctx.inventory, ctx.host).and_then(|(pem, _, _)| leaf_sha256(&pem));
+    live(ctx, &expected, |o| {
+        let Some(want) = want else {
+            return Outcome::judge(
+                false,
+                format!(
+                    "no ACME certificate yet ({} missing): the edge serves the bootstrap certificate from rampart's CA",
+                    cert_path.display()
+                ),
+                "",
+                evidence(&probe_command(o, &o.app), "no ACME certificate on the control machine"),
+            );
+        };
+        let mut problems = Vec::new();
+        let mut seen = Vec::new();
+        for i in [&o.app, &o.api] {
+            match &i.leaf_sha256 {
+                None => {
+                    return Outcome::error(
+                        format!(
+                            "no certificate observed on port {}: {}",
+                            i.port, i.tls13.detail
+                        ),
+                        "",
+                        Default::default(),
+                    )
+                }
+                Some(h) if *h == want => seen.push(format!("{}: the ACME certificate", i.port)),
+                Some(h) => {
+                    seen.push(format!("{}: another certificate (SHA-256 {h})", i.port));
+                    problems.push(format!(
+                        "{}: the edge presents another certificate than the ACME one in {}",
+                        i.port,
+                        cert_path.display()
+                    ));
+                }
+            }
+        }
+        let mut out = Outcome::from_problems(problems, seen.join("; "), "", "");
+        out.evidence = evidence(
+            &probe_command(o, &o.app),
+            format!("{}\nexpected leaf SHA-256 {want}", seen.join("\n")),
+        );
+        out
+    })
+}
+
 pub fn evaluate(name: &str, ctx: &HostCtx) -> Option<Outcome> {
     Some(match name {
         "proxy_config" => evaluate_config(ctx),
@@ -697,6 +784,7 @@ pub fn evaluate(name: &str, ctx: &HostCtx) -> Option<Outcome> {
         "proxy_security_headers" => evaluate_security_headers(ctx),
         "proxy_client_cert_required" => evaluate_client_cert_required(ctx),
         "proxy_http_redirect" => evaluate_http_redirect(ctx),
+        "proxy_acme_issuer" => evaluate_acme_issuer(ctx),
         _ => return None,
     })
 }

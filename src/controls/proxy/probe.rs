@@ -87,6 +87,10 @@ pub struct IngressObservation {
     pub tls12_legacy_suites: Attempt,
     /// The certificate's notAfter, seconds since the epoch.
     pub not_after: Option<i64>,
+    /// SHA-256 of the presented leaf certificate (DER), hex: which
+    /// certificate the edge serves (PRX-12 compares it with the ACME one).
+    #[serde(default)]
+    pub leaf_sha256: Option<String>,
     /// `GET /` without a client certificate.
     pub response: Result<Reply, String>,
 }
@@ -220,6 +224,13 @@ async fn handshake(
         Ok(Err(e)) => (Attempt::refused(e.to_string()), None),
         Err(_) => (Attempt::unreachable("the handshake timed out"), None),
     }
+}
+
+fn peer_leaf_sha256(tls: &Tls) -> Option<String> {
+    use sha2::Digest;
+    let (_, conn) = tls.get_ref();
+    let leaf = conn.peer_certificates()?.first()?;
+    Some(data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(leaf.as_ref())))
 }
 
 fn peer_not_after(tls: &Tls) -> Option<i64> {
@@ -426,6 +437,7 @@ async fn observe_ingress(address: &str, port: u16, sni: &str) -> IngressObservat
     let (tls13, stream13) = handshake(address, port, sni, &[&rustls::version::TLS13]).await;
     let (tls12, _) = handshake(address, port, sni, &[&rustls::version::TLS12]).await;
     let not_after = stream13.as_ref().and_then(peer_not_after);
+    let leaf_sha256 = stream13.as_ref().and_then(peer_leaf_sha256);
     let response = match stream13 {
         Some(mut s) => get(&mut s, sni).await,
         None => Err(format!("no TLS 1.3 connection: {}", tls13.detail)),
@@ -439,6 +451,7 @@ async fn observe_ingress(address: &str, port: u16, sni: &str) -> IngressObservat
         tls13,
         tls12,
         not_after,
+        leaf_sha256,
         response,
     }
 }

@@ -159,6 +159,7 @@ pub fn nginx_conf(ctx: &HostCtx, stapling: bool) -> Result<String, String> {
     c.insert("server_key", SERVER_KEY);
     c.insert("client_ca", CLIENT_CA);
     c.insert("client_crl", CLIENT_CRL);
+    c.insert("acme_root", super::acme::CHALLENGE_ROOT);
     let text = crate::controls::files::template_text(TEMPLATE)?;
     tera::Tera::one_off(text, &c, false).map_err(|e| format!("template {TEMPLATE}: {e:?}"))
 }

@@ -156,7 +156,11 @@ fn the_rendered_configuration_has_both_ingresses_and_the_posture() {
     let redirect = by_port("80");
     assert_eq!(
         conf::find(
-            &redirect.child("location")[0]
+            &redirect
+                .child("location")
+                .into_iter()
+                .find(|l| l.args == ["/"])
+                .expect("catch-all location")
                 .children
                 .clone()
                 .unwrap_or_default(),
@@ -322,6 +326,7 @@ fn live_checks_judge_the_observation() {
         tls10: no("alert 70 (protocol_version)"),
         tls12_legacy_suites: no("alert 40 (handshake_failure)"),
         not_after: Some(soon),
+        leaf_sha256: None,
         response: Ok(probe::Reply {
             status,
             headers: vec![
@@ -358,7 +363,12 @@ fn live_checks_judge_the_observation() {
             .collect::<Vec<_>>()
     };
     for (name, outcome) in judge(&mut facts, &o) {
-        assert_eq!(outcome.status, Status::Pass, "{name}: {outcome:?}");
+        let want = if name == "proxy_acme_issuer" {
+            Status::NotApplicable // files: no ACME issuer to compare with
+        } else {
+            Status::Pass
+        };
+        assert_eq!(outcome.status, want, "{name}: {outcome:?}");
     }
     o.app.tls11 = yes("ServerHello for version 0x0302");
     o.api.response = Ok(probe::Reply {
@@ -380,4 +390,187 @@ fn live_checks_judge_the_observation() {
             "proxy_client_cert_required"
         ]
     );
+}
+
+const ACME: &str =
+    "  certificate:\n    acme: {directory: https://acme.example.eu/directory, renew_days: 30}\n";
+
+fn test_cert(names: &[&str], days: u32) -> String {
+    let f = fixture("");
+    let mut ca = Ca::open(&CaPaths::new(f.dir.path())).expect("ca");
+    let signer = ca.unlock(&f.identity).expect("unlock");
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    ca.issue_server(&signer, "t", &names, days)
+        .expect("issue")
+        .cert_pem
+}
+
+#[test]
+fn acme_orders_dns_names_only() {
+    let f = fixture(ACME);
+    let edge = f.inv.host("edge-1").expect("edge");
+    assert_eq!(
+        acme::names(&f.inv, edge),
+        ["api.example.eu", "app.example.eu"],
+        "the edge's IP address is left out of the CSR"
+    );
+}
+
+#[test]
+fn acme_renewal_is_due_when_missing_expiring_or_renamed() {
+    let now = crate::report::time::now_secs() as i64;
+    let names = vec!["app.example.eu".to_string()];
+    assert_eq!(
+        acme::renewal_due(None, &names, 30, now).as_deref(),
+        Some("no ACME certificate yet")
+    );
+    let fresh = test_cert(&["app.example.eu"], 90);
+    assert_eq!(acme::renewal_due(Some(&fresh), &names, 30, now), None);
+    let due = acme::renewal_due(Some(&fresh), &names, 100, now).expect("due");
+    assert!(
+        due.contains("expires in 8") || due.contains("expires in 9"),
+        "{due}"
+    );
+    assert!(due.contains("renewal below 100"), "{due}");
+    let other = vec!["app.example.eu".to_string(), "api.example.eu".to_string()];
+    assert_eq!(
+        acme::renewal_due(Some(&fresh), &other, 30, now).as_deref(),
+        Some("the names it must carry changed")
+    );
+    assert!(acme::renewal_due(Some("junk"), &names, 30, now)
+        .expect("due")
+        .contains("unreadable"));
+}
+
+#[test]
+fn acme_tokens_cannot_name_other_files() {
+    assert!(acme::valid_token(
+        "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
+    ));
+    for bad in ["", "../etc/passwd", "a/b", "a b", "x;rm -rf /", "a.b"] {
+        assert!(!acme::valid_token(bad), "{bad:?}");
+    }
+    let cmd = acme::write_command("tok-1");
+    assert!(
+        cmd.ends_with("install -m 0644 -o root -g root /dev/stdin /var/lib/rampart/acme/.well-known/acme-challenge/tok-1"),
+        "{cmd}"
+    );
+}
+
+#[test]
+fn port_80_serves_acme_answers_and_redirects_everything_else() {
+    let f = fixture(ACME);
+    let tree = conf::parse(&rendered(&f)).expect("parses");
+    let plain = conf::find(&tree, "server")
+        .into_iter()
+        .find(|s| {
+            s.child("listen")
+                .iter()
+                .any(|l| l.args.first().map(String::as_str) == Some("80"))
+        })
+        .expect("a port-80 server");
+    let locations = plain.child("location");
+    assert_eq!(locations.len(), 2, "the challenge and the redirect only");
+    let challenge = locations
+        .iter()
+        .find(|l| l.args == ["^~", "/.well-known/acme-challenge/"])
+        .expect("challenge location");
+    assert_eq!(challenge.child("root")[0].args, ["/var/lib/rampart/acme"]);
+    assert!(challenge.child("proxy_pass").is_empty());
+    let rest = locations
+        .iter()
+        .find(|l| l.args == ["/"])
+        .expect("catch-all");
+    assert_eq!(
+        rest.child("return")[0].args,
+        ["301", "https://app.example.eu$request_uri"]
+    );
+}
+
+#[test]
+fn an_acme_edge_starts_on_a_bootstrap_certificate_and_plans_the_order() {
+    let f = fixture(ACME);
+    let edge = f.inv.host("edge-1").expect("edge");
+    assert!(
+        material::pending(&f.inv, edge).is_some(),
+        "bootstrap pending"
+    );
+    prepare(&f.inv, &[edge], Some(&f.identity)).expect("bootstrap issued");
+    assert!(material::pending(&f.inv, edge).is_none());
+    let bootstrap = material::load(&f.inv, edge).expect("bootstrap material");
+    let mut facts = Facts::default();
+    facts
+        .file_hashes
+        .insert(SERVER_KEY.into(), Some(bootstrap.key.sha256()));
+    let res = resources(&ctx(&f, &facts)).expect("resources");
+    let trigger = res
+        .iter()
+        .find_map(|r| match r {
+            Resource::Trigger { what, .. } => Some(what.clone()),
+            _ => None,
+        })
+        .expect("the order is a pending change");
+    assert!(
+        trigger.contains("ACME certificate for api.example.eu, app.example.eu from https://acme.example.eu/directory"),
+        "{trigger}"
+    );
+    // Once stored, the ACME certificate and key are what the edge gets.
+    let issued = acme::Issued {
+        chain_pem: test_cert(&["api.example.eu", "app.example.eu"], 90),
+        key_pem: zeroize::Zeroizing::new("-----BEGIN PRIVATE KEY-----\nX\n".into()),
+    };
+    acme::store(&f.inv, edge, &issued).expect("stored");
+    let m = material::load(&f.inv, edge).expect("material");
+    assert_eq!(m.server_cert, issued.chain_pem);
+    assert_eq!(m.key.sha256(), crate::ca::sha256_hex(&issued.key_pem));
+    let paths = acme::AcmePaths::new(f.dir.path());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(paths.key("edge-1"))
+        .expect("key")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    facts
+        .file_hashes
+        .insert(SERVER_KEY.into(), Some(m.key.sha256()));
+    let res = resources(&ctx(&f, &facts)).expect("resources");
+    assert!(!res.iter().any(|r| matches!(r, Resource::Trigger { .. })));
+}
+
+#[test]
+fn the_acme_issuer_control_compares_the_presented_leaf() {
+    let f = fixture(FILES);
+    let facts = Facts::default();
+    assert_eq!(
+        evaluate_acme_issuer(&ctx(&f, &facts)).status,
+        Status::NotApplicable
+    );
+    let f = fixture(ACME);
+    let edge = f.inv.host("edge-1").expect("edge");
+    let chain = test_cert(&["api.example.eu", "app.example.eu"], 90);
+    let leaf = leaf_sha256(&chain).expect("leaf");
+    let mut o = serde_json::json!({
+        "address": "198.51.100.7",
+        "http": {"Err": "x"},
+    });
+    for (k, port) in [("app", 443), ("api", 8443)] {
+        let a = serde_json::json!({"reached": true, "accepted": true, "detail": ""});
+        o[k] = serde_json::json!({
+            "port": port, "server_name": "app.example.eu",
+            "tls13": a, "tls12": a, "tls11": a, "tls10": a, "tls12_legacy_suites": a,
+            "not_after": null, "leaf_sha256": leaf, "response": {"Err": "x"},
+        });
+    }
+    let mut facts = Facts::default();
+    facts.observed.insert(OBSERVATION.into(), o);
+    let before = evaluate_acme_issuer(&ctx(&f, &facts));
+    assert_eq!(before.status, Status::Fail, "{before:?}");
+    assert!(before.observed.contains("bootstrap"), "{}", before.observed);
+    let issued = acme::Issued {
+        chain_pem: chain,
+        key_pem: zeroize::Zeroizing::new("k".into()),
+    };
+    acme::store(&f.inv, edge, &issued).expect("stored");
+    let after = evaluate_acme_issuer(&ctx(&f, &facts));
+    assert_eq!(after.status, Status::Pass, "{after:?}");
 }

@@ -137,7 +137,10 @@ async fn sshd_says(session: &crate::transport::Session, user: &str) -> String {
     );
     match session.run(&cmd, b"").await {
         Ok(out) if !out.stdout_text().trim().is_empty() => {
-            format!("; sshd on the host logged: {}", out.stdout_text().trim().replace('\n', " | "))
+            format!(
+                "; sshd on the host logged: {}",
+                out.stdout_text().trim().replace('\n', " | ")
+            )
         }
         _ => String::new(),
     }

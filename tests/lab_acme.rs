@@ -25,7 +25,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use age::secrecy::ExposeSecret;
-use common::{lab, rampart, text, Lab};
+use common::{lab, rampart, start_backend, text, Lab};
 
 const EDGE: usize = 1;
 const APP: usize = 2;
@@ -312,21 +312,6 @@ fn pebble_pem(dir: &Path, what: &str) -> PathBuf {
     path
 }
 
-fn backend(lab: &Lab) {
-    let script = "#!/bin/sh\n\
-        while IFS= read -r line; do case \"$line\" in ''|$(printf '\\r')) break;; esac; done\n\
-        body=\"hello from $(hostname)\"\n\
-        printf 'HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: %s\\r\\nConnection: close\\r\\n\\r\\n%s\\n' \"$(( ${#body} + 1 ))\" \"$body\"\n";
-    let install = format!(
-        "printf '%s' '{}' > /usr/local/bin/backend && chmod 755 /usr/local/bin/backend && \
-         systemctl stop backend 2>/dev/null; systemctl reset-failed backend 2>/dev/null; \
-         systemd-run --quiet --unit=backend /usr/bin/systemd-socket-activate -l 8080 --inetd -a /usr/local/bin/backend",
-        script.replace('\'', r"'\''")
-    );
-    let out = lab.sudo(APP, &install);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-}
-
 fn issued_in(stderr: &str) -> String {
     stderr
         .lines()
@@ -459,7 +444,7 @@ fn the_edge_gets_its_certificate_from_an_acme_ca() {
     );
 
     // HTTPS, trusted through Pebble's root, reaches the backend.
-    backend(&s.lab);
+    start_backend(&s.lab, APP);
     let mut body = String::new();
     for _ in 0..20 {
         body = text(&s.curl(&root).stdout);

@@ -15,7 +15,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use age::secrecy::ExposeSecret;
-use common::{lab, rampart, text, Lab};
+use common::{lab, rampart, start_backend, text, Lab};
 
 const EDGE: usize = 1;
 const APP: usize = 2;
@@ -154,23 +154,6 @@ fn ok(out: &Output, what: &str) {
     );
 }
 
-/// An HTTP backend on the app host's 8080, on every address: only the
-/// firewall decides who reaches it.
-fn start_backend(lab: &Lab) {
-    let script = "#!/bin/sh\n\
-        while IFS= read -r line; do case \"$line\" in ''|$(printf '\\r')) break;; esac; done\n\
-        body=\"hello from $(hostname)\"\n\
-        printf 'HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: %s\\r\\nConnection: close\\r\\n\\r\\n%s\\n' \"$(( ${#body} + 1 ))\" \"$body\"\n";
-    let install = format!(
-        "printf '%s' '{}' > /usr/local/bin/backend && chmod 755 /usr/local/bin/backend && \
-         systemctl stop backend 2>/dev/null; systemctl reset-failed backend 2>/dev/null; \
-         systemd-run --quiet --unit=backend /usr/bin/systemd-socket-activate -l 8080 --inetd -a /usr/local/bin/backend",
-        script.replace('\'', r"'\''")
-    );
-    let out = lab.sudo(APP, &install);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-}
-
 fn failing(out: &Output) -> Vec<(String, String)> {
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("verify json");
     j["results"]
@@ -262,7 +245,7 @@ fn edge_proxy_serves_the_app_over_the_mesh_with_tls_mtls_limits_and_drift() {
     );
 
     // HTTPS on the edge reaches the backend, through its mesh address.
-    start_backend(&s.lab);
+    start_backend(&s.lab, APP);
     let body = wait_for_backend(&s);
     assert!(body.contains("hello from t-proxy-2"), "{body}");
     let log = s

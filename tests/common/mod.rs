@@ -200,3 +200,20 @@ pub fn fingerprint(public: &Path) -> String {
         .expect("fingerprint field")
         .to_string()
 }
+
+/// An HTTP backend on `host`'s 8080, on every address: only the
+/// firewall decides who reaches it.
+pub fn start_backend(lab: &Lab, host: usize) {
+    let script = "#!/bin/sh\n\
+        while IFS= read -r line; do case \"$line\" in ''|$(printf '\\r')) break;; esac; done\n\
+        body=\"hello from $(hostname)\"\n\
+        printf 'HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: %s\\r\\nConnection: close\\r\\n\\r\\n%s\\n' \"$(( ${#body} + 1 ))\" \"$body\"\n";
+    let install = format!(
+        "printf '%s' '{}' > /usr/local/bin/backend && chmod 755 /usr/local/bin/backend && \
+         systemctl stop backend 2>/dev/null; systemctl reset-failed backend 2>/dev/null; \
+         systemd-run --quiet --unit=backend /usr/bin/systemd-socket-activate -l 8080 --inetd -a /usr/local/bin/backend",
+        script.replace('\'', r"'\''")
+    );
+    let out = lab.sudo(host, &install);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

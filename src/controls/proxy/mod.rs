@@ -537,6 +537,18 @@ fn verdict(a: &Attempt) -> String {
     }
 }
 
+/// Neither TLS handshake on the port gave a certificate: nothing to judge.
+fn no_certificate_on(i: &probe::IngressObservation) -> Outcome {
+    Outcome::error(
+        format!(
+            "no certificate observed on port {}: {}",
+            i.port, i.tls13.detail
+        ),
+        "",
+        Default::default(),
+    )
+}
+
 /// PRX-05: the certificate presented is valid for `proxy_cert_warn_days`
 /// (21) days at least. A shorter remaining validity fails the control: the
 /// verify statuses have no "warning", and a certificate about to expire is
@@ -550,14 +562,7 @@ pub fn evaluate_certificate_expiry(ctx: &HostCtx) -> Outcome {
         let mut seen = Vec::new();
         for i in [&o.app, &o.api] {
             let Some(not_after) = i.not_after else {
-                return Outcome::error(
-                    format!(
-                        "no certificate observed on port {}: {}",
-                        i.port, i.tls13.detail
-                    ),
-                    "",
-                    Default::default(),
-                );
+                return no_certificate_on(i);
             };
             let days = crate::ca::days_until(not_after);
             seen.push(format!("{}: expires in {days} days", i.port));
@@ -743,16 +748,7 @@ pub fn evaluate_acme_issuer(ctx: &HostCtx) -> Outcome {
         let mut seen = Vec::new();
         for i in [&o.app, &o.api] {
             match &i.leaf_sha256 {
-                None => {
-                    return Outcome::error(
-                        format!(
-                            "no certificate observed on port {}: {}",
-                            i.port, i.tls13.detail
-                        ),
-                        "",
-                        Default::default(),
-                    )
-                }
+                None => return no_certificate_on(i),
                 Some(h) if *h == want => seen.push(format!("{}: the ACME certificate", i.port)),
                 Some(h) => {
                     seen.push(format!("{}: another certificate (SHA-256 {h})", i.port));

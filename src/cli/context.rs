@@ -142,7 +142,8 @@ pub fn prepare_for_provision(global: &GlobalArgs) -> anyhow::Result<Prepared> {
     })
 }
 
-/// One host's facts, with the request its setup decided.
+/// One host's facts, with the request its setup decided; a host whose OS
+/// the profiles do not cover is refused here, before anything is planned.
 pub async fn host_facts(
     p: &Prepared,
     session: &crate::transport::Session,
@@ -151,7 +152,18 @@ pub async fn host_facts(
     let setup = p
         .setup(name)
         .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
-    Ok(crate::facts::gather(session, &setup.request).await?)
+    supported_facts(session, setup, &setup.request).await
+}
+
+/// Gathers `request` and refuses an unsupported OS.
+pub async fn supported_facts(
+    session: &crate::transport::Session,
+    setup: &crate::engine::host::HostSetup,
+    request: &crate::facts::Request,
+) -> anyhow::Result<crate::facts::Facts> {
+    let f = crate::facts::gather(session, request).await?;
+    setup.for_facts(&f).map_err(anyhow::Error::msg)?;
+    Ok(f)
 }
 
 /// Every prepared host's facts (one round trip each), for commands that

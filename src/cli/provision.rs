@@ -13,7 +13,6 @@ use crate::controls::{context, HostCtx};
 use crate::engine::converge::apply_changes;
 use crate::engine::host;
 use crate::engine::resource::Resource;
-use crate::facts;
 use crate::report::time;
 
 use super::args::GlobalArgs;
@@ -106,10 +105,11 @@ async fn first_contact_changes(
     request
         .read
         .push(crate::controls::accounts_files::SUDOERS_LOGGING.to_string());
-    let f = facts::gather(session, &request).await?;
+    let f = super::context::supported_facts(session, setup, &request).await?;
+    let release = setup.for_facts(&f).map_err(anyhow::Error::msg)?;
     let vars = context::builtin_vars(&p.inventory);
     let mut all_vars = vars.clone();
-    all_vars.extend(setup.vars.clone());
+    all_vars.extend(release.vars.clone());
     let ctx = HostCtx {
         host: &setup.host,
         inventory: &p.inventory,

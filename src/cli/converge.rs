@@ -461,9 +461,10 @@ fn prepare_edges(p: &Prepared) -> anyhow::Result<()> {
 fn failure_text(a: &Applied) -> String {
     let mut parts = Vec::new();
     for (summary, msg) in &a.failures {
+        tracing::debug!("{summary} failed:\n{msg}");
         parts.push(format!(
             "failed: {summary}: {}",
-            msg.lines().last().unwrap_or_default()
+            crate::engine::apply::failure_detail(msg)
         ));
     }
     for (h, ok) in &a.handlers {

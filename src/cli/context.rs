@@ -213,13 +213,31 @@ where
     Fut: std::future::Future<Output = Result<T, E>>,
     E: From<TransportError> + std::fmt::Display,
 {
-    let reporter = super::progress::Reporter::new(p.setups.len(), stage);
+    on_listed_hosts(p, &p.hosts(), opts, global, stage, on_failure, task).await
+}
+
+/// [`on_hosts_observed`] on some of the prepared hosts only.
+pub async fn on_listed_hosts<T, E, F, Fut>(
+    p: &Prepared,
+    hosts: &[&Host],
+    opts: &ConnectOptions,
+    global: &GlobalArgs,
+    stage: &str,
+    on_failure: &(dyn Fn(&str) + Send + Sync),
+    task: F,
+) -> Vec<crate::transport::HostOutcome<T, E>>
+where
+    F: Fn(std::sync::Arc<crate::transport::Session>, String, crate::transport::Reconnect) -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: From<TransportError> + std::fmt::Display,
+{
+    let reporter = super::progress::Reporter::new(hosts.len(), stage);
     let observed = Observed {
         inner: &reporter,
         on_failure,
     };
     let outcomes = crate::transport::for_each_host(
-        dials(&p.inventory, &p.hosts()),
+        dials(&p.inventory, hosts),
         opts,
         usize::from(global.jobs),
         &observed,

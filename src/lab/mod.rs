@@ -265,7 +265,7 @@ fn boot_all(state: &mut LabState, image: &Path) -> Result<(), LabError> {
     });
     waits.into_iter().collect::<Result<Vec<()>, _>>()?;
     eprintln!(
-        "lab {}: {} hosts answering SSH after {:.1}s",
+        "lab {}: {} hosts booted (SSH answering, logins allowed) after {:.1}s",
         state.name,
         state.hosts.len(),
         started.elapsed().as_secs_f64()

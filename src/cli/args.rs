@@ -79,7 +79,7 @@ pub enum Command {
     /// rampart's certificate authority for collector mTLS
     #[command(subcommand)]
     Ca(CaCommand),
-    /// The local lab of real Debian 12 hosts (systemd-nspawn)
+    /// The local lab of real Debian hosts (12 or 13, systemd-nspawn)
     #[command(subcommand)]
     Lab(LabCommand),
     /// LUKS volumes: every disk's encryption state, key rotation

@@ -185,3 +185,37 @@ fn a_host_on_another_os_is_refused_before_anything_is_applied() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_file_its_validator_refuses_is_not_installed_and_the_validator_says_why() {
+    let lab = fresh_lab_with("t-valid", 1, "10.124.13.0/24", None, &[]);
+    let p = run(&lab.inventory, &["provision"]);
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p.stderr));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let inv = lab.variant(tmp.path(), |t| {
+        t.replacen(
+            "roles: [base]",
+            "roles: [base]\n    vars: {ssh_kex_algorithms: no-such-kex}",
+            1,
+        )
+    });
+    let h = run(&inv, &["harden"]);
+    let out = format!("{}{}", text(&h.stdout), text(&h.stderr));
+    assert_ne!(h.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("validation failed: sshd -t -f /etc/ssh/sshd_config"),
+        "names the validator and the real path: {out}"
+    );
+    assert!(
+        out.contains("Bad SSH2 KexAlgorithms 'no-such-kex'"),
+        "shows sshd's own words: {out}"
+    );
+    // Nothing reached sshd: the operator still gets in, with the defaults.
+    let kex = lab.sudo(1, "sshd -T | grep ^kexalgorithms");
+    assert!(kex.status.success(), "{}", text(&kex.stderr));
+    assert!(
+        !text(&kex.stdout).contains("no-such-kex"),
+        "{}",
+        text(&kex.stdout)
+    );
+}

@@ -231,6 +231,13 @@ pub struct LabUpArgs {
     /// and OpenSSH (no netbase, sudo, python, curl, iproute2)
     #[arg(long)]
     pub minimal: bool,
+    /// Boot every host as a QEMU virtual machine (own kernel, initramfs,
+    /// device-mapper, reboot) instead of a container
+    #[arg(long, conflicts_with = "vms")]
+    pub vm: bool,
+    /// Boot the last N hosts as virtual machines, the others as containers
+    #[arg(long, value_name = "N")]
+    pub vms: Option<u16>,
 }
 
 #[derive(Debug, Args)]

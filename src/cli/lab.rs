@@ -25,6 +25,11 @@ fn run_blocking(cmd: LabCommand) -> anyhow::Result<Exit> {
                 } else {
                     lab::Flavour::Provider
                 },
+                vms: if a.vm {
+                    usize::from(a.hosts)
+                } else {
+                    a.vms.map(usize::from).unwrap_or(0)
+                },
             };
             let state = lab::up(&spec)?;
             println!(
@@ -36,12 +41,12 @@ fn run_blocking(cmd: LabCommand) -> anyhow::Result<Exit> {
                 state.inventory.display()
             );
             for h in &state.hosts {
-                let disk = h
-                    .loop_device
-                    .as_deref()
-                    .map(|d| format!(" disk /dev/vdb ({d})"))
-                    .unwrap_or_default();
-                println!("  {:<12} {}{disk}", h.name, h.address);
+                let disk = match (&h.loop_device, state.disk_mb) {
+                    (Some(d), _) => format!(" disk /dev/vdb ({d})"),
+                    (None, Some(mb)) => format!(" disk /dev/vdb ({mb} MiB virtio)"),
+                    (None, None) => String::new(),
+                };
+                println!("  {:<12} {:<9} {}{disk}", h.name, h.kind.name(), h.address);
             }
             Ok(Exit::Ok)
         }
@@ -77,7 +82,12 @@ fn run_blocking(cmd: LabCommand) -> anyhow::Result<Exit> {
                 for h in &l.hosts {
                     let state = if h.is_running() { "running" } else { "stopped" };
                     all_running &= h.is_running();
-                    println!("  {:<12} {:<15} {state}", h.name, h.address);
+                    println!(
+                        "  {:<12} {:<9} {:<15} {state}",
+                        h.name,
+                        h.kind.name(),
+                        h.address
+                    );
                 }
             }
             Ok(if all_running {

@@ -84,6 +84,8 @@ s mounts; findmnt -J -o TARGET,SOURCE,FSTYPE,OPTIONS 2>/dev/null
 s luks-env
 grep -w device-mapper /proc/devices 2>/dev/null | sed 's/^ */dm-major=/'
 [ -c /dev/mapper/control ] && echo 'dm-control=1'
+# Not loaded until first used (a fresh VM): the module on disk for this kernel.
+grep -qs '/dm-mod\.ko' "/lib/modules/$(uname -r)/modules.dep" && echo 'dm-module=1'
 have cryptsetup && cryptsetup --version 2>/dev/null | sed 's/^/cryptsetup=/'
 s luks-disks
 for d in $RAMPART_DISKS; do

@@ -667,7 +667,10 @@ pub fn luks(
             .map(|v| v.trim().to_string())
     };
     LuksFacts {
-        device_mapper: env_value("dm-major").is_some() && env_value("dm-control").is_some(),
+        // The control node exists (a static node when the module is not
+        // loaded yet) and the kernel has device-mapper or can load it.
+        device_mapper: env_value("dm-control").is_some()
+            && (env_value("dm-major").is_some() || env_value("dm-module").is_some()),
         cryptsetup: env_value("cryptsetup"),
         disks: luks_disks(disks),
         probes: blkid_probes(blkid),
@@ -977,6 +980,16 @@ mod tests {
             .is_some_and(|c| c.starts_with("vdb_crypt ")));
         let none = luks("", "", "", "", Some("@@absent\n"), "");
         assert!(!none.device_mapper, "a kernel without device-mapper");
+        let loadable = luks("dm-control=1\ndm-module=1\n", "", "", "", None, "");
+        assert!(
+            loadable.device_mapper,
+            "a module not loaded yet still opens volumes"
+        );
+        let node_only = luks("dm-control=1\n", "", "", "", None, "");
+        assert!(
+            !node_only.device_mapper,
+            "a node with neither module nor driver"
+        );
         assert_eq!(none.crypttab, None);
     }
 

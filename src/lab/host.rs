@@ -14,9 +14,30 @@ use serde::{Deserialize, Serialize};
 
 use super::sys::{self, io, LabError};
 
+/// What a lab host is: a container shares this machine's kernel; a VM has
+/// its own (device-mapper, reboot, kernel WireGuard, auditd).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HostKind {
+    #[default]
+    Container,
+    Vm,
+}
+
+impl HostKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            HostKind::Container => "container",
+            HostKind::Vm => "vm",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LabHost {
     pub name: String,
+    #[serde(default)]
+    pub kind: HostKind,
     pub address: Ipv4Addr,
     pub netns: String,
     pub veth: String,
@@ -36,8 +57,13 @@ impl LabHost {
     }
 
     pub fn is_running(&self) -> bool {
-        self.pid
-            .is_some_and(|p| Path::new(&format!("/proc/{p}")).exists() && is_nspawn(p))
+        self.pid.is_some_and(|p| {
+            Path::new(&format!("/proc/{p}")).exists()
+                && match self.kind {
+                    HostKind::Container => is_nspawn(p),
+                    HostKind::Vm => super::vm::is_qemu(p),
+                }
+        })
     }
 }
 
@@ -136,7 +162,7 @@ pub fn prepare_root(
 }
 
 /// The machine's resolvers, unless they are loopback stubs a container can't reach.
-fn resolv_conf() -> String {
+pub(super) fn resolv_conf() -> String {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let usable: Vec<&str> = host
         .lines()

@@ -114,9 +114,16 @@ const HOST_TOOLS: &[(&str, &str)] = &[
 ];
 
 /// Installs the machine's missing lab tools with apt.
-pub fn ensure_host_tools() -> Result<(), LabError> {
+/// With `vms`, also QEMU and what builds guest images.
+pub fn ensure_host_tools(vms: bool) -> Result<(), LabError> {
+    let vm_tools: &[(&str, &str)] = if vms {
+        super::vm_image::VM_HOST_TOOLS
+    } else {
+        &[]
+    };
     let missing: Vec<&str> = HOST_TOOLS
         .iter()
+        .chain(vm_tools)
         .filter(|(bin, _)| !sys::have(bin))
         .map(|(_, pkg)| *pkg)
         .collect();
@@ -191,7 +198,11 @@ pub fn ensure_image(release: Release, flavour: Flavour) -> Result<PathBuf, LabEr
 }
 
 /// Post-install changes that make the image behave like a fresh provider image.
-fn make_provider_like(root: &Path, mirror: &str, release: Release) -> Result<(), LabError> {
+pub(super) fn make_provider_like(
+    root: &Path,
+    mirror: &str,
+    release: Release,
+) -> Result<(), LabError> {
     for entry in std::fs::read_dir(root.join("etc/ssh")).map_err(io("reading etc/ssh"))? {
         let path = entry.map_err(io("reading etc/ssh"))?.path();
         if path

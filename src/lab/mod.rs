@@ -11,6 +11,8 @@ mod host;
 mod image;
 mod net;
 mod sys;
+mod vm;
+mod vm_image;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -18,9 +20,10 @@ use std::time::{Duration, Instant};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-pub use host::LabHost;
+pub use host::{HostKind, LabHost};
 pub use image::{Flavour, Release};
 pub use sys::LabError;
+pub use vm::type_on_console;
 
 /// What `lab up` is asked for.
 #[derive(Debug, Clone)]
@@ -33,11 +36,16 @@ pub struct LabSpec {
     pub dir: PathBuf,
     pub release: Release,
     pub flavour: Flavour,
+    /// How many of the hosts (the last ones) are VMs instead of containers.
+    pub vms: usize,
 }
 
 pub const DEFAULT_SUBNET: &str = "10.123.0.0/16";
 pub const DEFAULT_NAME: &str = "lab";
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+/// A VM under software emulation boots in about 35 s alone on 2 cores;
+/// several in parallel beside a loaded machine take longer.
+const VM_BOOT_TIMEOUT: Duration = Duration::from_secs(480);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LabState {
@@ -59,6 +67,9 @@ pub struct LabState {
 impl LabState {
     pub fn running(&self) -> usize {
         self.hosts.iter().filter(|h| h.is_running()).count()
+    }
+    pub fn vms(&self) -> usize {
+        self.hosts.iter().filter(|h| h.kind == HostKind::Vm).count()
     }
 }
 
@@ -129,6 +140,7 @@ pub fn up(spec: &LabSpec) -> Result<LabState, LabError> {
             && existing.subnet == spec.subnet
             && existing.release == spec.release
             && existing.flavour == spec.flavour
+            && existing.vms() == spec.vms
             && existing.running() == existing.hosts.len()
         {
             write_inventory(&existing)?;
@@ -143,9 +155,39 @@ pub fn up(spec: &LabSpec) -> Result<LabState, LabError> {
     if spec.hosts == 0 {
         return Err(LabError::State("--hosts must be at least 1".into()));
     }
-    image::ensure_host_tools()?;
-    let image = image::ensure_image(spec.release, spec.flavour)?;
-    let state = build(spec, &image)?;
+    if spec.vms > spec.hosts {
+        return Err(LabError::State(format!(
+            "--vms {} is more than --hosts {}",
+            spec.vms, spec.hosts
+        )));
+    }
+    if spec.vms > 0 && spec.flavour == Flavour::Minimal {
+        return Err(LabError::State(
+            "VM hosts use the provider image; --minimal is for containers only".into(),
+        ));
+    }
+    image::ensure_host_tools(spec.vms > 0)?;
+    let images = Images {
+        container: if spec.vms < spec.hosts {
+            Some(image::ensure_image(spec.release, spec.flavour)?)
+        } else {
+            None
+        },
+        guest: if spec.vms > 0 {
+            let guest = vm_image::ensure_guest_image(spec.release)?;
+            let accel = vm::acceleration(&guest);
+            eprintln!(
+                "lab {}: {} VM host(s) under {}",
+                spec.name,
+                spec.vms,
+                accel.name()
+            );
+            Some((guest, accel))
+        } else {
+            None
+        },
+    };
+    let state = build(spec, &images)?;
     Ok(state)
 }
 
@@ -155,7 +197,13 @@ fn lock_path(name: &str) -> Result<PathBuf, LabError> {
     Ok(root.join(format!(".{name}.lock")))
 }
 
-fn build(spec: &LabSpec, image: &Path) -> Result<LabState, LabError> {
+/// The images a lab's hosts boot from: the container tree, the VM guest.
+struct Images {
+    container: Option<PathBuf>,
+    guest: Option<(vm_image::GuestImage, vm::Accel)>,
+}
+
+fn build(spec: &LabSpec, images: &Images) -> Result<LabState, LabError> {
     let id = lab_id(&spec.name);
     let dir = state_dir(&spec.name);
     std::fs::create_dir_all(&dir).map_err(sys::io(format!("creating {}", dir.display())))?;
@@ -177,6 +225,11 @@ fn build(spec: &LabSpec, image: &Path) -> Result<LabState, LabError> {
     for i in 1..=spec.hosts {
         state.hosts.push(LabHost {
             name: format!("{}-{i}", spec.name),
+            kind: if i > spec.hosts - spec.vms {
+                HostKind::Vm
+            } else {
+                HostKind::Container
+            },
             address: net::host_address(&spec.subnet, i)?,
             netns: format!("rampart-{}-{i}", spec.name),
             veth: format!("rv{id}-{i}"),
@@ -188,7 +241,7 @@ fn build(spec: &LabSpec, image: &Path) -> Result<LabState, LabError> {
     }
     // Saved before anything is created, so `down` can clean up a failed `up`.
     save_state(&state)?;
-    let result = boot_all(&mut state, image);
+    let result = boot_all(&mut state, images);
     save_state(&state)?;
     result?;
     write_inventory(&state)?;
@@ -196,7 +249,7 @@ fn build(spec: &LabSpec, image: &Path) -> Result<LabState, LabError> {
     Ok(state)
 }
 
-fn boot_all(state: &mut LabState, image: &Path) -> Result<(), LabError> {
+fn boot_all(state: &mut LabState, images: &Images) -> Result<(), LabError> {
     let pubkey = ensure_lab_key(&state.key_dir)?;
     net::raise_inotify_limit(8192)?;
     net::create_bridge(&state.bridge, &state.subnet)?;
@@ -206,23 +259,51 @@ fn boot_all(state: &mut LabState, image: &Path) -> Result<(), LabError> {
         let _ = std::fs::remove_dir_all(&h.dir);
         std::fs::create_dir_all(&h.dir)
             .map_err(sys::io(format!("creating {}", h.dir.display())))?;
-        net::create_host_netns(&h.netns, &h.veth, &state.bridge, h.address, &state.subnet)?;
-        if let Some(mb) = state.disk_mb {
-            h.loop_device = Some(host::attach_disk(h, mb)?);
+        match h.kind {
+            HostKind::Container => {
+                net::create_host_netns(&h.netns, &h.veth, &state.bridge, h.address, &state.subnet)?;
+                if let Some(mb) = state.disk_mb {
+                    h.loop_device = Some(host::attach_disk(h, mb)?);
+                }
+            }
+            HostKind::Vm => vm::create_tap(&h.veth, &state.bridge)?,
         }
     }
+    let resolvers = vm::resolvers(&host::resolv_conf());
     // Preparing roots (ssh-keygen) and booting run in parallel per host.
     let results: Vec<Result<(Vec<String>, i32), LabError>> = std::thread::scope(|s| {
         let handles: Vec<_> = state
             .hosts
             .iter()
-            .map(|h| {
+            .enumerate()
+            .map(|(i, h)| {
                 let machine = format!("rampart-{}-{}", state.id, h.name);
-                let pubkey = pubkey.clone();
-                s.spawn(move || {
-                    let keys = host::prepare_root(h, image, &pubkey)?;
-                    let pid = host::boot(h, &machine)?;
-                    Ok((keys, pid))
+                let (pubkey, resolvers, state) = (pubkey.clone(), &resolvers, &*state);
+                s.spawn(move || match h.kind {
+                    HostKind::Container => {
+                        let image = images.container.as_deref().ok_or_else(|| {
+                            LabError::State("no container image was prepared".into())
+                        })?;
+                        let keys = host::prepare_root(h, image, &pubkey)?;
+                        let pid = host::boot(h, &machine)?;
+                        Ok((keys, pid))
+                    }
+                    HostKind::Vm => {
+                        let (guest, accel) = images.guest.as_ref().ok_or_else(|| {
+                            LabError::State("no VM guest image was prepared".into())
+                        })?;
+                        let boot = vm::VmBoot {
+                            guest,
+                            accel: *accel,
+                            subnet: &state.subnet,
+                            lab_id: &state.id,
+                            index: i + 1,
+                            resolvers,
+                            authorized_key: &pubkey,
+                        };
+                        let pid = vm::boot(h, &boot, state.disk_mb)?;
+                        Ok((Vec::new(), pid))
+                    }
                 })
             })
             .collect();
@@ -249,11 +330,16 @@ fn boot_all(state: &mut LabState, image: &Path) -> Result<(), LabError> {
     if let Some(e) = first_error {
         return Err(e);
     }
-    let waits: Vec<Result<(), LabError>> = std::thread::scope(|s| {
+    let waits: Vec<Result<Option<Vec<String>>, LabError>> = std::thread::scope(|s| {
         let handles: Vec<_> = state
             .hosts
             .iter()
-            .map(|h| s.spawn(move || host::wait_for_ssh(h, BOOT_TIMEOUT)))
+            .map(|h| {
+                s.spawn(move || match h.kind {
+                    HostKind::Container => host::wait_for_ssh(h, BOOT_TIMEOUT).map(|()| None),
+                    HostKind::Vm => vm::wait_until_ready(h, VM_BOOT_TIMEOUT).map(Some),
+                })
+            })
             .collect();
         handles
             .into_iter()
@@ -263,7 +349,11 @@ fn boot_all(state: &mut LabState, image: &Path) -> Result<(), LabError> {
             })
             .collect()
     });
-    waits.into_iter().collect::<Result<Vec<()>, _>>()?;
+    for (h, w) in state.hosts.iter_mut().zip(waits) {
+        if let Some(keys) = w? {
+            h.host_keys = keys;
+        }
+    }
     eprintln!(
         "lab {}: {} hosts booted (SSH answering, logins allowed) after {:.1}s",
         state.name,
@@ -326,9 +416,15 @@ fn write_inventory(state: &LabState) -> Result<(), LabError> {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| state.name.clone());
+    // Software-emulated VMs install packages an order of magnitude slower.
+    let timeout = if state.vms() > 0 {
+        "  command_timeout: 2400\n"
+    } else {
+        ""
+    };
     let mut y = format!(
         "# Written by `rampart lab up`; removed by `rampart lab down`.\n\
-         ssh:\n  user: ops\n  bootstrap_user: root\n  identity: {rel}/id_ed25519\n  known_hosts: {rel}/known_hosts\n\
+         ssh:\n  user: ops\n  bootstrap_user: root\n  identity: {rel}/id_ed25519\n  known_hosts: {rel}/known_hosts\n{timeout}\
          admin_sources: [{subnet}]\n\
          operators:\n  - name: ops\n    keys: [\"{pubkey}\"]\n\
          hosts:\n",
@@ -339,7 +435,7 @@ fn write_inventory(state: &LabState) -> Result<(), LabError> {
             "  {}:\n    address: {}\n    roles: [base]\n",
             h.name, h.address
         ));
-        if h.loop_device.is_some() {
+        if state.disk_mb.is_some() {
             y.push_str("    disks: [/dev/vdb]\n");
         }
     }
@@ -386,7 +482,10 @@ pub fn down(name: &str) -> Result<bool, LabError> {
 fn teardown(state: &LabState) {
     std::thread::scope(|s| {
         for h in &state.hosts {
-            s.spawn(move || host::stop(h));
+            s.spawn(move || match h.kind {
+                HostKind::Container => host::stop(h),
+                HostKind::Vm => vm::stop(h),
+            });
         }
     });
     for h in &state.hosts {

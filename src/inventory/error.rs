@@ -35,12 +35,16 @@ pub enum InventoryError {
     },
     #[error("{}", render(.0))]
     Invalid(Vec<Diagnostic>),
-    #[error("--limit {pattern:?} matches no host (hosts: {known}; roles: {roles})")]
+    #[error("--limit {pattern:?} matches no host{close}; expected a host name, role, profile or glob (roles: {roles}; {hosts} hosts, see `rampart inventory show`)")]
     NoMatch {
         pattern: String,
-        known: String,
+        /// `; close matches: a, b` or empty.
+        close: String,
         roles: String,
+        hosts: usize,
     },
+    #[error("--limit {pattern:?}: {reason}; expected comma-separated host names, roles, profiles or globs such as 'web-*,!web-3'")]
+    BadLimit { pattern: String, reason: String },
 }
 
 fn render(diags: &[Diagnostic]) -> String {

@@ -41,12 +41,7 @@ fn credentials_needed(kind: ProviderKind) -> String {
 
 pub async fn run(g: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<Exit> {
     let path = inventory_path(g);
-    let source = std::fs::read_to_string(&path).map_err(|source| {
-        crate::inventory::InventoryError::Read {
-            path: path.clone(),
-            source,
-        }
-    })?;
+    let source = Inventory::read_source(&path)?;
     let inv = Inventory::parse(&path, &source)?;
     let kind = match args.provider {
         SyncProvider::Hetzner => ProviderKind::Hetzner,

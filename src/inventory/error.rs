@@ -28,10 +28,10 @@ impl fmt::Display for Diagnostic {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
-    #[error("{path}: cannot read the inventory: {source}\n(pass -i FILE, set RAMPART_INVENTORY, or run from a directory holding inventory.yaml)")]
+    #[error("{}", read_message(path, source))]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        source: super::source::ReadFailure,
     },
     #[error("{}", render(.0))]
     Invalid(Vec<Diagnostic>),
@@ -45,6 +45,14 @@ pub enum InventoryError {
     },
     #[error("--limit {pattern:?}: {reason}; expected comma-separated host names, roles, profiles or globs such as 'web-*,!web-3'")]
     BadLimit { pattern: String, reason: String },
+}
+
+fn read_message(path: &std::path::Path, source: &super::source::ReadFailure) -> String {
+    let mut out = format!("{}: cannot read the inventory: {source}", path.display());
+    if source.is_not_found() {
+        out.push_str("\n(pass -i FILE, set RAMPART_INVENTORY, or run from a directory holding inventory.yaml; `rampart inventory sync --provider hetzner|ovh --write` creates one from a provider's servers)");
+    }
+    out
 }
 
 fn render(diags: &[Diagnostic]) -> String {

@@ -97,6 +97,15 @@ pub fn address_key(a: &str) -> String {
     }
 }
 
+/// `host:port`, with an IPv6 address in brackets (`[2001:db8::7]:22`).
+pub fn with_port(address: &str, port: u16) -> String {
+    if address.contains(':') {
+        format!("[{address}]:{port}")
+    } else {
+        format!("{address}:{port}")
+    }
+}
+
 fn is_device_name(n: &str) -> bool {
     n.len() <= 255
         && n.starts_with(|c: char| c.is_ascii_alphanumeric())

@@ -28,10 +28,12 @@ impl fmt::Display for Diagnostic {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
-    #[error("{}", read_message(path, source))]
+    // `reason`, not `source`: the message already says it, and a
+    // `source` would be printed a second time by the error chain.
+    #[error("{}", read_message(path, reason))]
     Read {
         path: PathBuf,
-        source: super::source::ReadFailure,
+        reason: super::source::ReadFailure,
     },
     #[error("{}", render(.0))]
     Invalid(Vec<Diagnostic>),

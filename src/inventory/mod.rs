@@ -117,10 +117,10 @@ impl Inventory {
     /// [`source::MAX_INPUT_BYTES`], in UTF-8 (else the position of the
     /// first bad byte).
     pub fn read_source(path: &Path) -> Result<String, InventoryError> {
-        let bytes = source::read_regular(path, source::MAX_INPUT_BYTES).map_err(|source| {
+        let bytes = source::read_regular(path, source::MAX_INPUT_BYTES).map_err(|reason| {
             InventoryError::Read {
                 path: path.to_path_buf(),
-                source,
+                reason,
             }
         })?;
         match source::utf8(&bytes) {

@@ -33,7 +33,7 @@ pub(super) fn parse_file(
         return Err(InventoryError::Invalid(controls));
     }
     let index = PositionIndex::build(text);
-    let mut diags = structure(path, &index);
+    let mut diags = structure(path, text, &index);
     if !diags.is_empty() {
         diags.sort_by_key(|d| (d.position.line, d.position.column));
         return Err(InventoryError::Invalid(diags));
@@ -65,8 +65,68 @@ pub(super) fn parse_file(
     }
 }
 
+/// The YAML core schema's tags: writing one only forces a type, so the fix
+/// is to write the value plainly (quoted when it must stay a string).
+const CORE_TAGS: &[&str] = &[
+    "!!str",
+    "!!int",
+    "!!float",
+    "!!bool",
+    "!!null",
+    "!!map",
+    "!!seq",
+    "!!binary",
+    "!!timestamp",
+    "!!set",
+    "!!omap",
+    "!!pairs",
+    "!!merge",
+    "!!value",
+];
+
+fn tag_message(tag: &str) -> String {
+    let fix = if CORE_TAGS.contains(&tag) {
+        "remove it and write the value plainly, quoted if it must stay a string (e.g. \"22\")"
+    } else {
+        "remove it; rampart gives tags no meaning and reads no environment, file or code from the inventory"
+    };
+    format!("YAML tag `{tag}` is not allowed; expected a plain value: {fix}")
+}
+
+/// Where the tag of the node at `node` starts. The parser marks the node
+/// (`22` in `port: !!str 22`), so the tag is the last word starting with `!`
+/// before it on its line, or at the end of the line above (a tag before a
+/// block mapping or list).
+fn tag_position(text: &str, node: Position) -> Position {
+    let lines: Vec<&str> = text.lines().collect();
+    let last_tag_start = |line: &str, limit: usize| -> Option<usize> {
+        let chars: Vec<char> = line.chars().take(limit).collect();
+        (0..chars.len()).rfind(|&i| {
+            chars[i] == '!'
+                && (i == 0 || chars[i - 1].is_whitespace() || "[{,".contains(chars[i - 1]))
+        })
+    };
+    if let Some(line) = lines.get(node.line.saturating_sub(1)) {
+        if let Some(i) = last_tag_start(line, node.column.saturating_sub(1)) {
+            return Position {
+                line: node.line,
+                column: i + 1,
+            };
+        }
+    }
+    if let Some(prev) = node.line.checked_sub(2).and_then(|i| lines.get(i)) {
+        if let Some(i) = last_tag_start(prev, usize::MAX) {
+            return Position {
+                line: node.line - 1,
+                column: i + 1,
+            };
+        }
+    }
+    node
+}
+
 /// Duplicate keys (at the duplicate), tags and documents after the first.
-fn structure(path: &Path, index: &PositionIndex) -> Vec<Diagnostic> {
+fn structure(path: &Path, text: &str, index: &PositionIndex) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut push = |position: Position, message: String| {
         out.push(Diagnostic {
@@ -89,17 +149,7 @@ fn structure(path: &Path, index: &PositionIndex) -> Vec<Diagnostic> {
         );
     }
     for (position, tag) in &index.tags {
-        let hint = if tag.starts_with("!!") {
-            "write the value plainly (quote it if it must be a string, e.g. \"22\")"
-        } else {
-            "rampart gives tags no meaning and reads no environment or code from the inventory"
-        };
-        push(
-            *position,
-            format!(
-                "YAML tag `{tag}` is not allowed; expected a plain value: remove the tag ({hint})"
-            ),
-        );
+        push(tag_position(text, *position), tag_message(tag));
     }
     for position in &index.extra_documents {
         push(

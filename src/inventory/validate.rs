@@ -284,7 +284,7 @@ fn check_hosts(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
                 if let Some(other) = addresses.insert((canonical::address_key(address), port), name) {
                     c.error(
                         &format!("{base}.address"),
-                        format!("address {address}:{port} is already used by host `{other}`; expected each host at its own address"),
+                        format!("address {} is already used by host `{other}`; expected each host at its own address", canonical::with_port(address, port)),
                     );
                 }
             }

@@ -33,6 +33,7 @@ fn statuses(host: &str, facts: &Facts) -> BTreeMap<String, (Status, String)> {
     let catalog = Catalog::load(&inv).expect("catalog");
     let s = setup(&inv, &catalog, inv.host(host).expect("host")).expect("setup");
     judge(&s, &inv, facts, &Default::default(), TODAY)
+        .expect("a supported release")
         .into_iter()
         .map(|j| {
             (
@@ -72,6 +73,36 @@ fn a_rampart_hardened_host_passes_every_applicable_control() {
             assert!(reason.starts_with("not applicable"), "{id}: {reason}");
         }
     }
+}
+
+/// A host hardened before the journald drop-in was renamed to sort after
+/// Debian 13's vendor drop-in: harden moves it, and nothing else.
+#[test]
+fn the_old_journald_drop_in_is_moved_to_the_name_that_sorts_last() {
+    let inv = inventory();
+    let catalog = Catalog::load(&inv).expect("catalog");
+    let s = setup(&inv, &catalog, inv.host("dev-1").expect("host")).expect("setup");
+    let mut facts = load("hardened-dev-1.json");
+    let (new, old) = (
+        "/etc/systemd/journald.conf.d/zz-rampart.conf",
+        "/etc/systemd/journald.conf.d/90-rampart.conf",
+    );
+    let content = facts.files.remove(new).expect("recorded drop-in");
+    facts.files.insert(new.into(), None);
+    facts.files.insert(old.into(), content);
+    if let Some(mode) = facts.file_modes.remove(new) {
+        facts.file_modes.insert(old.into(), mode);
+    }
+    let changes = plan(&s, &inv, &facts, &Default::default(), TODAY).expect("plan");
+    let summaries: Vec<String> = changes.iter().map(|c| c.summary.clone()).collect();
+    assert_eq!(
+        summaries,
+        [
+            format!("file {new} (0644 root:root)"),
+            format!("file {old}")
+        ],
+        "{summaries:#?}"
+    );
 }
 
 #[test]
@@ -130,6 +161,7 @@ fn waivers_hold_until_their_expiry_then_the_control_fails_again() {
     let facts = load("fresh.json");
     let status_on = |day: i64| {
         judge(&s, &inv, &facts, &Default::default(), day)
+            .expect("a supported release")
             .into_iter()
             .find(|j| j.control.control.id == "SSH-01")
             .map(|j| (j.outcome.status, j.outcome.reason))

@@ -51,7 +51,7 @@ fn facts_from_three_lab_hosts() {
     for (name, f) in hosts {
         assert_eq!(f["hostname"], name.as_str());
         assert_eq!(f["os"]["id"], "debian");
-        assert_eq!(f["os"]["version_id"], "12");
+        assert_eq!(f["os"]["version_id"], "13", "the lab defaults to Debian 13");
         assert_eq!(f["init"], "systemd");
         assert_eq!(f["virtualization"]["container"], "systemd-nspawn");
         assert_eq!(f["sshd"]["state"], "ok", "sshd -T ran");
@@ -73,7 +73,7 @@ fn text_facts_and_limit() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("t-found-2 (t-found-2): Debian GNU/Linux 12 (bookworm)"),
+        stdout.contains("t-found-2 (t-found-2): Debian GNU/Linux 13 (trixie)"),
         "{stdout}"
     );
     assert!(!stdout.contains("t-found-1"), "{stdout}");

@@ -16,7 +16,7 @@ use std::process::Output;
 use std::time::Instant;
 
 use age::secrecy::ExposeSecret;
-use common::{lab, rampart, text, Lab};
+use common::{lab, lab_state_dir, rampart, text, Lab};
 use serde_json::Value;
 
 fn luks_lab() -> Lab {
@@ -136,11 +136,18 @@ fn blank_disk_becomes_escrowed_luks2_data_is_refused_and_rotation_keeps_it_opena
     // 2's disk gets data the profile must never destroy.
     let reset = "wipefs -a -q /dev/vdb; rm -rf /etc/cryptsetup-keys.d; [ -f /etc/crypttab ] && sed -i '/^vdb_crypt /d' /etc/crypttab; true";
     assert!(lab.ssh(1, reset).status.success());
-    let ext4 = lab.ssh(
-        2,
-        &format!("{reset}; mkfs.ext4 -q -F /dev/vdb && blkid -p -o value -s UUID /dev/vdb"),
-    );
-    assert!(ext4.status.success(), "mkfs.ext4: {}", text(&ext4.stderr));
+    assert!(lab.ssh(2, reset).status.success());
+    // Made from outside: a bare Debian 13 host has no e2fsprogs until the
+    // profile installs it, and the data must exist before rampart arrives.
+    let image = lab_state_dir("t-luks").join("h2/disk.img");
+    let mkfs = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-F"])
+        .arg(&image)
+        .output()
+        .expect("mkfs.ext4 runs (package e2fsprogs)");
+    assert!(mkfs.status.success(), "mkfs.ext4: {}", text(&mkfs.stderr));
+    let ext4 = lab.ssh(2, "blkid -p -o value -s UUID /dev/vdb");
+    assert!(ext4.status.success(), "blkid: {}", text(&ext4.stderr));
     let ext4_uuid = text(&ext4.stdout).trim().to_string();
     let prov = run(&inv, &["provision"], &[]);
     assert_eq!(prov.status.code(), Some(0), "{}", both(&prov));

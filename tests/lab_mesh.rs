@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{lab, rampart, text, Lab};
+use common::{lab, rampart, text, wait_for_handshakes, Lab};
 
 const EDGE: usize = 1;
 const APP: usize = 2;
@@ -83,22 +83,6 @@ fn pings(lab: &Lab, from: usize, addr: &str) -> bool {
     lab.sudo(from, &format!("ping -c 1 -W 2 -q {addr}"))
         .status
         .success()
-}
-
-/// Bounded wait until every mesh host saw a handshake with each peer.
-fn wait_for_handshakes(lab: &Lab) {
-    for _ in 0..30 {
-        let fresh = [EDGE, APP, DB].iter().all(|&i| {
-            let out = lab.sudo(i, "wg show wg0 latest-handshakes");
-            let t = text(&out.stdout);
-            t.lines().count() == 2 && t.lines().all(|l| !l.trim().ends_with("\t0"))
-        });
-        if fresh {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_secs(1));
-    }
-    panic!("handshakes did not complete within 30 s");
 }
 
 fn failing(out: &std::process::Output) -> BTreeSet<(String, String)> {
@@ -277,7 +261,7 @@ fn mesh_and_firewall_admit_exactly_the_declared_flows_and_repair_drift() {
     listen(&lab, APP, 8080);
     listen(&lab, DB, 5432);
     listen(&lab, DB, 9100);
-    wait_for_handshakes(&lab);
+    wait_for_handshakes(&lab, &[EDGE, APP, DB], 2);
     let v = run(&inv, &["verify"]);
     assert_eq!(v.status.code(), Some(0), "{}", text(&v.stdout));
     let j: serde_json::Value =
@@ -331,7 +315,7 @@ fn mesh_and_firewall_admit_exactly_the_declared_flows_and_repair_drift() {
         out.contains("handler: load firewall") && out.contains("handler: sync wireguard mesh"),
         "{out}"
     );
-    wait_for_handshakes(&lab);
+    wait_for_handshakes(&lab, &[EDGE, APP, DB], 2);
     assert_flows(&lab);
     let ok = run(&inv, &["verify"]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stdout));

@@ -81,7 +81,7 @@ pub enum Command {
     /// rampart's certificate authority for collector mTLS
     #[command(subcommand)]
     Ca(CaCommand),
-    /// The local lab of real Debian 12 hosts (systemd-nspawn)
+    /// The local lab of real Debian hosts (12 or 13, systemd-nspawn)
     #[command(subcommand)]
     Lab(LabCommand),
     /// LUKS volumes: every disk's encryption state, key rotation
@@ -226,6 +226,13 @@ pub struct LabUpArgs {
     /// Where to write NAME.yaml, the lab key and known_hosts
     #[arg(long, default_value = "inventories")]
     pub dir: PathBuf,
+    /// Debian release of the hosts: 12 (bookworm) or 13 (trixie)
+    #[arg(long, default_value = "13", value_parser = ["12", "13", "bookworm", "trixie"])]
+    pub release: String,
+    /// The barest provider image: debootstrap's minbase with only systemd
+    /// and OpenSSH (no netbase, sudo, python, curl, iproute2)
+    #[arg(long)]
+    pub minimal: bool,
 }
 
 #[derive(Debug, Args)]

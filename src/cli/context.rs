@@ -144,7 +144,8 @@ pub fn prepare_for_provision(global: &GlobalArgs) -> anyhow::Result<Prepared> {
     })
 }
 
-/// One host's facts, with the request its setup decided.
+/// One host's facts, with the request its setup decided; a host whose OS
+/// the profiles do not cover is refused here, before anything is planned.
 pub async fn host_facts(
     p: &Prepared,
     session: &crate::transport::Session,
@@ -153,7 +154,18 @@ pub async fn host_facts(
     let setup = p
         .setup(name)
         .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
-    Ok(crate::facts::gather(session, &setup.request).await?)
+    supported_facts(session, setup, &setup.request).await
+}
+
+/// Gathers `request` and refuses an unsupported OS.
+pub async fn supported_facts(
+    session: &crate::transport::Session,
+    setup: &crate::engine::host::HostSetup,
+    request: &crate::facts::Request,
+) -> anyhow::Result<crate::facts::Facts> {
+    let f = crate::facts::gather(session, request).await?;
+    setup.for_facts(&f).map_err(anyhow::Error::msg)?;
+    Ok(f)
 }
 
 /// Every prepared host's facts (one round trip each), for commands that
@@ -203,13 +215,31 @@ where
     Fut: std::future::Future<Output = Result<T, E>>,
     E: From<TransportError> + std::fmt::Display,
 {
-    let reporter = super::progress::Reporter::new(p.setups.len(), stage);
+    on_listed_hosts(p, &p.hosts(), opts, global, stage, on_failure, task).await
+}
+
+/// [`on_hosts_observed`] on some of the prepared hosts only.
+pub async fn on_listed_hosts<T, E, F, Fut>(
+    p: &Prepared,
+    hosts: &[&Host],
+    opts: &ConnectOptions,
+    global: &GlobalArgs,
+    stage: &str,
+    on_failure: &(dyn Fn(&str) + Send + Sync),
+    task: F,
+) -> Vec<crate::transport::HostOutcome<T, E>>
+where
+    F: Fn(std::sync::Arc<crate::transport::Session>, String, crate::transport::Reconnect) -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: From<TransportError> + std::fmt::Display,
+{
+    let reporter = super::progress::Reporter::new(hosts.len(), stage);
     let observed = Observed {
         inner: &reporter,
         on_failure,
     };
     let outcomes = crate::transport::for_each_host(
-        dials(&p.inventory, &p.hosts()),
+        dials(&p.inventory, hosts),
         opts,
         usize::from(global.jobs),
         &observed,

@@ -22,13 +22,16 @@ use super::context::{
 };
 use super::{summarize, Exit, UsageError};
 
+/// The controls enforced on any of the host's possible releases: the
+/// lockout check runs before facts say which one the host is on.
 fn enforced_controls<'a>(
     p: &'a Prepared,
     s: &'a HostSetup,
 ) -> Vec<&'a crate::controls::HostControl> {
     let today = host::today();
-    s.controls
+    s.releases
         .iter()
+        .flat_map(|r| &r.controls)
         .filter(|hc| {
             p.inventory
                 .waiver_for(&hc.control.id, &s.host, today)
@@ -42,19 +45,25 @@ fn enforced_controls<'a>(
 fn refuse_lockouts(p: &Prepared, client_keys: &[String]) -> anyhow::Result<()> {
     let mut risks = Vec::new();
     for s in &p.setups {
-        let group = s
-            .vars
-            .get("operators_group")
-            .and_then(|v| v.as_str())
-            .unwrap_or("rampart-operators")
-            .to_string();
-        risks.extend(safety::lockout_risks(
-            &p.inventory,
-            &s.host,
-            &enforced_controls(p, s),
-            &group,
-            client_keys,
-        ));
+        for release in &s.releases {
+            let group = release
+                .vars
+                .get("operators_group")
+                .and_then(|v| v.as_str())
+                .unwrap_or("rampart-operators")
+                .to_string();
+            for risk in safety::lockout_risks(
+                &p.inventory,
+                &s.host,
+                &enforced_controls(p, s),
+                &group,
+                client_keys,
+            ) {
+                if !risks.contains(&risk) {
+                    risks.push(risk);
+                }
+            }
+        }
     }
     if risks.is_empty() {
         return Ok(());
@@ -341,7 +350,7 @@ async fn acme_pass(
 
 /// Whether the host runs an edge proxy (its controls include PRX-02's check).
 fn is_edge(s: &HostSetup) -> bool {
-    s.controls.iter().any(|hc| {
+    s.releases.iter().flat_map(|r| &r.controls).any(|hc| {
         matches!(&hc.control.check, crate::controls::Check::Custom { name } if name == "proxy_config")
     })
 }
@@ -452,9 +461,10 @@ fn prepare_edges(p: &Prepared) -> anyhow::Result<()> {
 fn failure_text(a: &Applied) -> String {
     let mut parts = Vec::new();
     for (summary, msg) in &a.failures {
+        tracing::debug!("{summary} failed:\n{msg}");
         parts.push(format!(
             "failed: {summary}: {}",
-            msg.lines().last().unwrap_or_default()
+            crate::engine::apply::failure_detail(msg)
         ));
     }
     for (h, ok) in &a.handlers {

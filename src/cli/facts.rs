@@ -64,6 +64,10 @@ fn print_text(host: &str, f: &Facts) {
         "{host} ({}): {} · kernel {} {} · {virt} · init {}",
         f.hostname, f.os.pretty_name, f.kernel.release, f.kernel.machine, f.init
     );
+    match crate::controls::platform::release_of(&f.os) {
+        Ok(release) => println!("  release {release}: supported"),
+        Err(why) => println!("  release: {why}"),
+    }
     let active = f
         .services
         .values()

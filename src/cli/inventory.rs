@@ -87,6 +87,15 @@ fn show(g: &GlobalArgs, format: ShowFormat) -> anyhow::Result<Exit> {
                     h.profiles.join(",")
                 );
             }
+            let releases: Vec<String> = crate::controls::platform::SUPPORTED
+                .iter()
+                .map(|r| r.to_string())
+                .collect();
+            println!(
+                "releases the profiles cover: {} (each host's own is read when rampart \
+                 connects: `rampart facts`; any other OS is refused)",
+                releases.join(", ")
+            );
             Ok(Exit::Ok)
         }
     }

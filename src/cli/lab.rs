@@ -19,12 +19,20 @@ fn run_blocking(cmd: LabCommand) -> anyhow::Result<Exit> {
                 disk_mb: a.disk_mb,
                 subnet: a.subnet,
                 dir: a.dir,
+                release: lab::Release::parse(&a.release)?,
+                flavour: if a.minimal {
+                    lab::Flavour::Minimal
+                } else {
+                    lab::Flavour::Provider
+                },
             };
             let state = lab::up(&spec)?;
             println!(
-                "lab {}: {} hosts up; inventory {}",
+                "lab {}: {} hosts up ({}, {} image); inventory {}",
                 state.name,
                 state.hosts.len(),
+                state.release,
+                state.flavour.name(),
                 state.inventory.display()
             );
             for h in &state.hosts {

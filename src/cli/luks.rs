@@ -8,7 +8,7 @@ use crate::controls::luks::{self, DeviceStatus, HostStatus};
 use crate::controls::HostCtx;
 use crate::engine::host::{self, HostSetup};
 use crate::engine::secret::{Escrow, Secret};
-use crate::facts::{self, Facts};
+use crate::facts::Facts;
 use crate::inventory::Inventory;
 use crate::transport::{HostOutcome, Session};
 
@@ -51,12 +51,13 @@ pub async fn test_escrows(
     if !setup.host.has_profile("luks") || setup.host.disks.is_empty() {
         return Ok(());
     }
+    let release = setup.for_facts(facts).map_err(anyhow::Error::msg)?;
     let probe = {
         let ctx = HostCtx {
             host: &setup.host,
             inventory: inv,
             facts,
-            vars: &setup.vars,
+            vars: &release.vars,
             mesh: &Default::default(),
         };
         luks::escrow_probe(&ctx, identities)
@@ -209,12 +210,13 @@ async fn rotate_on(
     inv: &Inventory,
     device: &str,
 ) -> anyhow::Result<String> {
-    let f = facts::gather(session, &setup.request).await?;
+    let f = super::context::supported_facts(session, setup, &setup.request).await?;
+    let release = setup.for_facts(&f).map_err(anyhow::Error::msg)?;
     let ctx = HostCtx {
         host: &setup.host,
         inventory: inv,
         facts: &f,
-        vars: &setup.vars,
+        vars: &release.vars,
         mesh: &Default::default(),
     };
     let r = luks::plan_rotation(&ctx, device).map_err(|e| anyhow::anyhow!(e))?;

@@ -36,14 +36,18 @@ async fn status(g: &GlobalArgs, format: StatusFormat) -> anyhow::Result<Exit> {
     let directory = super::verify::mesh_directory(&p, &gathered)?;
     let mut pairs: Vec<PairStatus> = Vec::new();
     for o in &gathered {
+        // gather_all already refused hosts on an unsupported OS.
         let (Ok(f), Some(setup)) = (&o.result, p.setup(&o.host)) else {
+            continue;
+        };
+        let Ok(release) = setup.for_facts(f) else {
             continue;
         };
         let ctx = HostCtx {
             host: &setup.host,
             inventory: &p.inventory,
             facts: f,
-            vars: &setup.vars,
+            vars: &release.vars,
             mesh: &directory,
         };
         pairs.extend(mesh::pair_status(&ctx));

@@ -10,14 +10,16 @@
 use std::sync::Arc;
 
 use crate::controls::{context, HostCtx};
-use crate::engine::converge::apply_changes;
+use crate::engine::boot::{wait_until_booted, Boot};
+use crate::engine::converge::{apply_changes, Applied};
 use crate::engine::host;
 use crate::engine::resource::Resource;
-use crate::facts;
+use crate::inventory::Host;
 use crate::report::time;
+use crate::transport::{HostOutcome, Reconnect, Session, TransportError};
 
 use super::args::GlobalArgs;
-use super::context::{connect_options, on_hosts, prepare_for_provision, Prepared};
+use super::context::{connect_options, on_hosts, on_listed_hosts, prepare_for_provision, Prepared};
 use super::{summarize, Exit, UsageError};
 
 /// Packages every later profile relies on being able to use.
@@ -32,50 +34,40 @@ pub async fn run(g: &GlobalArgs) -> anyhow::Result<Exit> {
     if user != "root" && !p.inventory.operators.iter().any(|o| o.name == user) {
         return Err(UsageError(format!("ssh.user `{user}` is not one of the operators; after provision rampart connects as ssh.user, so it must be an operator (or root)")).into());
     }
-    let opts = connect_options(&p.inventory, &p.inventory.ssh.bootstrap_user, g)?;
+    let bootstrap = p.inventory.ssh.bootstrap_user.clone();
+    let opts = connect_options(&p.inventory, &bootstrap, g)?;
     let created = super::create::create_servers(g, &mut p, &opts).await?;
     let p = Arc::new(p);
     let stamp = time::compact(time::now_secs());
-    let outcomes = on_hosts(&p, &opts, g, "provision", |session, name, reconnect| {
+    let task = |session: Arc<Session>, name: String, reconnect: Reconnect| {
         let (p, stamp, user) = (p.clone(), stamp.clone(), user.clone());
-        async move {
-            let changes = first_contact_changes(&p, &session, &name).await?;
-            let applied = apply_changes(&session, &reconnect, changes, &stamp).await?;
-            if !applied.succeeded() {
-                let why: Vec<String> = applied
-                    .failures
-                    .iter()
-                    .map(|(s, m)| format!("{s}: {}", m.lines().last().unwrap_or_default()))
-                    .collect();
-                anyhow::bail!(
-                    "{} of {} change(s) applied; {}",
-                    applied.applied(),
-                    applied.changes.len(),
-                    why.join("; ")
-                );
-            }
-            // The proof: a fresh login as ssh.user that can use sudo -n.
-            let fresh = match login_as_new_account(&reconnect, &user).await {
-                Ok(fresh) => fresh,
-                Err(e) => {
-                    let sshd = sshd_says(&session, &user).await;
-                    anyhow::bail!(
-                        "operators were created, but logging in as {user} failed: {e}{sshd}"
-                    )
-                }
-            };
-            let probe = fresh.run("id -u", b"").await?;
-            fresh.close().await;
-            if probe.stdout_text().trim() != "0" {
-                anyhow::bail!(
-                    "logged in as {user}, but `sudo -n` did not give root: {}",
-                    probe.stderr_text().trim()
-                );
-            }
-            Ok::<_, anyhow::Error>(applied)
+        async move { provision_host(&p, session, &name, reconnect, &stamp, &user).await }
+    };
+    let mut outcomes = on_hosts(&p, &opts, g, "provision", &task).await;
+    // Hosts that refuse the bootstrap login were usually provisioned (and
+    // hardened: no root logins) already: run again as ssh.user, so that
+    // provisioning a fleet with one new host works on the old ones too.
+    let refused = refused_bootstrap(&outcomes, &bootstrap);
+    if user != bootstrap && !refused.is_empty() {
+        let hosts: Vec<&Host> = p
+            .hosts()
+            .into_iter()
+            .filter(|h| refused.contains(&h.name))
+            .collect();
+        for h in &hosts {
+            eprintln!(
+                "{}: {bootstrap} cannot log in (provisioned already?); trying {user}",
+                h.name
+            );
         }
-    })
-    .await;
+        let as_user = connect_options(&p.inventory, &user, g)?;
+        let again = on_listed_hosts(&p, &hosts, &as_user, g, "provision", &|_| {}, &task).await;
+        for o in again {
+            if let Some(slot) = outcomes.iter_mut().find(|s| s.host == o.host) {
+                *slot = o;
+            }
+        }
+    }
     for o in &outcomes {
         if let Ok(a) = &o.result {
             println!(
@@ -89,6 +81,76 @@ pub async fn run(g: &GlobalArgs) -> anyhow::Result<Exit> {
         }
     }
     Ok(summarize(&outcomes, "provision").worst(created))
+}
+
+/// Names of the hosts whose only failure was the bootstrap user's login.
+fn refused_bootstrap<T>(
+    outcomes: &[HostOutcome<T, anyhow::Error>],
+    bootstrap: &str,
+) -> Vec<String> {
+    outcomes
+        .iter()
+        .filter(|o| match &o.result {
+            Err(e) => matches!(
+                e.downcast_ref::<TransportError>(),
+                Some(TransportError::AuthFailed { user, .. }) if user == bootstrap
+            ),
+            Ok(_) => false,
+        })
+        .map(|o| o.host.clone())
+        .collect()
+}
+
+/// Operators, base packages, then the proof that `user` logs in and has sudo.
+async fn provision_host(
+    p: &Prepared,
+    session: Arc<Session>,
+    name: &str,
+    reconnect: Reconnect,
+    stamp: &str,
+    user: &str,
+) -> anyhow::Result<Applied> {
+    let changes = first_contact_changes(p, &session, name).await?;
+    let applied = apply_changes(&session, &reconnect, changes, stamp).await?;
+    if !applied.succeeded() {
+        let why: Vec<String> = applied
+            .failures
+            .iter()
+            .map(|(s, m)| format!("{s}: {}", crate::engine::apply::failure_detail(m)))
+            .collect();
+        anyhow::bail!(
+            "{} of {} change(s) applied; {}",
+            applied.applied(),
+            applied.changes.len(),
+            why.join("; ")
+        );
+    }
+    // The proof: a fresh login as ssh.user that can use sudo -n, once the
+    // host has finished booting (pam_nologin).
+    if user != "root" {
+        if let Boot::FinishedAfter(secs) = wait_until_booted(&session).await? {
+            eprintln!(
+                "{name}: waited {secs} s for the boot to finish (/run/nologin: sshd \
+                 refuses non-root logins until systemd-user-sessions runs)"
+            );
+        }
+    }
+    let fresh = match login_as_new_account(&reconnect, user).await {
+        Ok(fresh) => fresh,
+        Err(e) => {
+            let sshd = sshd_says(&session, user).await;
+            anyhow::bail!("operators were created, but logging in as {user} failed: {e}{sshd}")
+        }
+    };
+    let probe = fresh.run("id -u", b"").await?;
+    fresh.close().await;
+    if probe.stdout_text().trim() != "0" {
+        anyhow::bail!(
+            "logged in as {user}, but `sudo -n` did not give root: {}",
+            probe.stderr_text().trim()
+        );
+    }
+    Ok(applied)
 }
 
 async fn first_contact_changes(
@@ -106,10 +168,11 @@ async fn first_contact_changes(
     request
         .read
         .push(crate::controls::accounts_files::SUDOERS_LOGGING.to_string());
-    let f = facts::gather(session, &request).await?;
+    let f = super::context::supported_facts(session, setup, &request).await?;
+    let release = setup.for_facts(&f).map_err(anyhow::Error::msg)?;
     let vars = context::builtin_vars(&p.inventory);
     let mut all_vars = vars.clone();
-    all_vars.extend(setup.vars.clone());
+    all_vars.extend(release.vars.clone());
     let ctx = HostCtx {
         host: &setup.host,
         inventory: &p.inventory,

@@ -6,7 +6,6 @@ use crate::controls::mesh::Directory;
 use crate::controls::residency;
 use crate::engine::fleet;
 use crate::engine::host;
-use crate::facts;
 use crate::providers;
 use crate::report::{self, time, ControlResult, HostSummary, VerifyRun};
 use crate::transport::HostOutcome;
@@ -44,13 +43,14 @@ pub async fn verify_run(g: &GlobalArgs, p: &Arc<Prepared>) -> anyhow::Result<Ver
             let setup = p
                 .setup(&name)
                 .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
-            let mut f = facts::gather(&session, &setup.request).await?;
+            let mut f = super::context::supported_facts(&session, setup, &setup.request).await?;
+            let release = setup.for_facts(&f).map_err(anyhow::Error::msg)?;
             if let Some(ids) = identities.as_ref() {
                 super::luks::test_escrows(&session, setup, &p.inventory, &mut f, ids).await?;
             }
             // Live probes: the host as its clients see it from here.
             f.observed =
-                crate::controls::dispatch::observe(&setup.controls, &p.inventory, &setup.host)
+                crate::controls::dispatch::observe(&release.controls, &p.inventory, &setup.host)
                     .await;
             Ok::<_, anyhow::Error>(f)
         }
@@ -144,6 +144,7 @@ fn judge_host(
         .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
     let checked_at = time::rfc3339(f.collected_at);
     Ok(host::judge(setup, &p.inventory, f, directory, today)
+        .map_err(anyhow::Error::msg)?
         .into_iter()
         .map(|j| ControlResult {
             id: j.control.control.id.clone(),

@@ -19,7 +19,21 @@ pub struct Profile {
     /// a host's `vars:` override them.
     #[serde(default)]
     pub vars: BTreeMap<String, serde_yaml::Value>,
+    /// Values that differ by release, keyed by os-release `VERSION_ID`
+    /// ("12", "13"): they override `vars` on hosts of that release (a
+    /// host's own `vars:` still win). The one place a release difference
+    /// is written.
+    #[serde(default)]
+    pub releases: BTreeMap<String, ReleaseValues>,
     pub controls: Vec<Control>,
+}
+
+/// What a profile sets differently on one release.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseValues {
+    #[serde(default)]
+    pub vars: BTreeMap<String, serde_yaml::Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]

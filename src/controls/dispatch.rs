@@ -18,10 +18,15 @@ pub struct HostControl {
 }
 
 /// The variables for a host: built-ins, then profile defaults, then host vars.
-pub fn host_vars(builtin: &Vars, profiles: &[&Profile], host: &Host) -> Vars {
+/// Builtin vars, then each profile's defaults, then its values for the
+/// host's release, then the host's own `vars:`.
+pub fn host_vars(builtin: &Vars, profiles: &[&Profile], release: &str, host: &Host) -> Vars {
     let mut v = builtin.clone();
     for p in profiles {
         for (k, val) in &p.vars {
+            v.insert(k.clone(), val.clone());
+        }
+        for (k, val) in p.releases.get(release).iter().flat_map(|r| &r.vars) {
             v.insert(k.clone(), val.clone());
         }
     }
@@ -263,7 +268,7 @@ pub fn enforce(controls: &[&HostControl], ctx: &HostCtx) -> Result<Vec<Resource>
         out.push(kernel::blacklist_resource(&modules));
     }
     if !journald.is_empty() {
-        out.push(logging::journald_resource(&journald));
+        out.extend(logging::journald_resources(&journald));
     }
     if !login_defs.is_empty() {
         out.extend(files::login_defs_resource(&login_defs, ctx));
@@ -310,6 +315,7 @@ pub fn paths_to_read(
         kernel::SYSCTL_FILE.to_string(),
         kernel::BLACKLIST_FILE.to_string(),
         logging::JOURNALD_DROPIN.to_string(),
+        logging::JOURNALD_DROPIN_BEFORE.to_string(),
         logging::AUDIT_RULES.to_string(),
         files::LOGIN_DEFS.to_string(),
         accounts::SUDOERS_OPERATORS.to_string(),

@@ -57,6 +57,16 @@ fn module_name(name: &str) -> String {
 
 pub fn evaluate_blacklist(name: &str, ctx: &HostCtx) -> Outcome {
     let m = module_name(name);
+    if !ctx.facts.has_package("kmod") {
+        // Nothing reads /etc/modprobe.d without modprobe: not a pass even
+        // if rampart's file is there.
+        return Outcome::judge(
+            false,
+            "modprobe not installed (package kmod): the blacklist is not read",
+            format!("install {m} /bin/false ; blacklist {m}"),
+            evidence("dpkg-query: kmod", "not installed"),
+        );
+    }
     let install = ctx
         .facts
         .modprobe

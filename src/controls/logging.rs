@@ -5,14 +5,23 @@ use super::outcome::{evidence, Outcome};
 use crate::engine::resource::{Handler, Resource};
 use crate::facts::Probe;
 
-pub const JOURNALD_DROPIN: &str = "/etc/systemd/journald.conf.d/90-rampart.conf";
+/// systemd orders drop-ins from /etc, /run and /usr/lib together by file
+/// name, and the last assignment wins. Vendor drop-ins are named by word
+/// (Debian 13's systemd ships `/usr/lib/systemd/journald.conf.d/syslog.conf`
+/// with `ForwardToSyslog=yes`), so a numbered name sorts before them and
+/// loses: rampart's drop-in is named to sort after letters.
+pub const JOURNALD_DROPIN: &str = "/etc/systemd/journald.conf.d/zz-rampart.conf";
+/// Where rampart up to 0.2 wrote the drop-in; removed on harden.
+pub const JOURNALD_DROPIN_BEFORE: &str = "/etc/systemd/journald.conf.d/90-rampart.conf";
 pub const AUDIT_RULES: &str = "/etc/audit/rules.d/90-rampart.rules";
 
 pub fn evaluate_journald(key: &str, value: &str, ctx: &HostCtx) -> Outcome {
     let cur = ctx.facts.journald.get(key);
-    let observed = cur
-        .map(|v| format!("{key}={v}"))
-        .unwrap_or_else(|| format!("{key} (default)"));
+    let observed = match (cur, ctx.facts.journald_sources.get(key)) {
+        (Some(v), Some(file)) if !file.is_empty() => format!("{key}={v} (set in {file})"),
+        (Some(v), _) => format!("{key}={v}"),
+        (None, _) => format!("{key} (default)"),
+    };
     Outcome::judge(
         cur.is_some_and(|v| v == value),
         observed.clone(),
@@ -21,17 +30,23 @@ pub fn evaluate_journald(key: &str, value: &str, ctx: &HostCtx) -> Outcome {
     )
 }
 
-pub fn journald_resource(settings: &[(String, String)]) -> Resource {
+pub fn journald_resources(settings: &[(String, String)]) -> Vec<Resource> {
     let mut content = String::from("# Managed by rampart.\n[Journal]\n");
     for (k, v) in settings {
         content.push_str(&format!("{k}={v}\n"));
     }
-    Resource::root_file(
-        JOURNALD_DROPIN,
-        content,
-        0o644,
-        vec![Handler::RestartJournald],
-    )
+    vec![
+        Resource::root_file(
+            JOURNALD_DROPIN,
+            content,
+            0o644,
+            vec![Handler::RestartJournald],
+        ),
+        Resource::Absent {
+            path: JOURNALD_DROPIN_BEFORE.to_string(),
+            handlers: vec![Handler::RestartJournald],
+        },
+    ]
 }
 
 /// Authentication, session, identity, privilege and time-change events.

@@ -1430,6 +1430,7 @@ mod tests {
         crate::controls::dispatch::host_vars(
             &Default::default(),
             &luks,
+            "13",
             inv.host("luks-1").expect("host"),
         )
     }

@@ -14,6 +14,7 @@ pub mod luks;
 pub mod mesh;
 pub mod outcome;
 mod packages;
+pub mod platform;
 pub mod proxy;
 pub mod residency;
 pub mod ssh;
@@ -146,7 +147,28 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Profile, CatalogError> {
             }
         }
     }
+    check_release_values(&profile).map_err(invalid)?;
     Ok(profile)
+}
+
+/// `releases:` keys must name a supported release, and may only override
+/// variables the profile declares (a misspelt one would never apply).
+fn check_release_values(profile: &Profile) -> Result<(), String> {
+    for (release, values) in &profile.releases {
+        if !platform::SUPPORTED.iter().any(|r| r.version == release) {
+            return Err(format!(
+                "releases: {release:?} is not a supported release; expected one of {}",
+                platform::supported_keys()
+            ));
+        }
+        if let Some(var) = values.vars.keys().find(|v| !profile.vars.contains_key(*v)) {
+            return Err(format!(
+                "releases: {release:?}: variable {var:?} is not declared in the profile's \
+                 vars: (declare its default there, then override it per release)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The built-in profile files: (file name, text).
@@ -208,5 +230,67 @@ mod tests {
                 assert!(ids.insert(c.id.clone()), "duplicate control id {}", c.id);
             }
         }
+    }
+
+    fn bare_host() -> crate::inventory::Host {
+        crate::inventory::Host {
+            name: "h".into(),
+            address: "192.0.2.1".into(),
+            port: 22,
+            provider: Default::default(),
+            location: None,
+            roles: vec![],
+            profiles: vec![],
+            mesh_address: None,
+            disks: vec![],
+            vars: Default::default(),
+            create: None,
+        }
+    }
+
+    const MINIMAL: &str = "profile: t\ntitle: T\nvars:\n  kex: a\ncontrols: []\n";
+
+    #[test]
+    fn release_values_override_the_profile_default_on_that_release_only() {
+        let text = format!("{MINIMAL}releases:\n  \"13\":\n    vars:\n      kex: b\n");
+        let profile = parse_profile("t.yaml", &text).expect("valid");
+        let host = bare_host();
+        let on = |release: &str| {
+            dispatch::host_vars(&Vars::new(), &[&profile], release, &host)["kex"].clone()
+        };
+        assert_eq!(on("12"), serde_yaml::Value::from("a"));
+        assert_eq!(on("13"), serde_yaml::Value::from("b"));
+    }
+
+    #[test]
+    fn release_values_name_a_supported_release_and_a_declared_variable() {
+        let unknown = format!("{MINIMAL}releases:\n  \"11\":\n    vars:\n      kex: b\n");
+        let e = parse_profile("t.yaml", &unknown).unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "releases: \"11\" is not a supported release; expected one of \"12\", \"13\""
+            ),
+            "{e}"
+        );
+        let undeclared = format!("{MINIMAL}releases:\n  \"13\":\n    vars:\n      kx: b\n");
+        let e = parse_profile("t.yaml", &undeclared)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("variable \"kx\" is not declared"), "{e}");
+    }
+
+    #[test]
+    fn debian_13_offers_ml_kem_first_and_debian_12_does_not() {
+        let profiles = builtin_profiles().expect("profiles");
+        let ssh: Vec<&Profile> = profiles.iter().filter(|p| p.profile == "ssh").collect();
+        let host = bare_host();
+        let kex = |release: &str| {
+            dispatch::host_vars(&Vars::new(), &ssh, release, &host)["ssh_kex_algorithms"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_default()
+        };
+        assert!(kex("13").starts_with("mlkem768x25519-sha256,"));
+        assert!(!kex("12").contains("mlkem"), "OpenSSH 9.2 has no ML-KEM");
     }
 }

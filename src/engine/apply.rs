@@ -35,7 +35,13 @@ put() {
   dir=$(dirname "$1"); mkdir -p "$dir" || return 1
   tmp=$(mktemp "$dir/.rampart.XXXXXX") || return 1
   if ! base64 -d > "$tmp"; then rm -f "$tmp"; return 1; fi
-  if [ -n "$5" ] && ! $5 "$tmp"; then rm -f "$tmp"; echo "validation failed: $5 $1"; return 1; fi
+  # A refused file: the validator's own words, with the temporary name
+  # replaced by the file's, so the operator sees why (nft: "Could not
+  # resolve protocol name", sshd: "Bad configuration option", ...).
+  if [ -n "$5" ] && ! out=$($5 "$tmp" 2>&1); then
+    rm -f "$tmp"; echo "validation failed: $5 $1"
+    printf '%s\n' "$out" | sed "s|$tmp|$1|g" | tail -n 12; return 1
+  fi
   chown "$3:$4" "$tmp" && chmod "$2" "$tmp" && sync "$tmp" || { rm -f "$tmp"; return 1; }
   backup "$1" || { rm -f "$tmp"; return 1; }
   mv -f "$tmp" "$1" && sync "$dir"
@@ -280,6 +286,27 @@ pub fn parse_results(stdout: &str, steps: usize) -> (Vec<bool>, Vec<(usize, Stri
     (ok, failures)
 }
 
+/// What to show of a failed step: a validator's refusal with its own
+/// output (indented under it), otherwise the step's last line of output
+/// (apt, systemctl, ... end with the line that says why).
+pub fn failure_detail(msg: &str) -> String {
+    let lines: Vec<&str> = msg.lines().collect();
+    match lines
+        .iter()
+        .position(|l| l.starts_with("validation failed:"))
+    {
+        Some(i) => {
+            let mut out = lines[i].to_string();
+            for l in lines[i + 1..].iter().filter(|l| !l.trim().is_empty()) {
+                out.push_str("\n    ");
+                out.push_str(l);
+            }
+            out
+        }
+        None => lines.last().copied().unwrap_or_default().to_string(),
+    }
+}
+
 /// Runs `script` on the host (as root) and returns its stdout.
 pub async fn run_script(session: &Session, script: &str) -> Result<String, TransportError> {
     let out = session.run("sh -s", script.as_bytes()).await?;
@@ -420,6 +447,22 @@ mod tests {
         assert_eq!(
             failures,
             vec![(1, "E: Unable to locate package nope".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_refused_file_reports_the_validator_s_own_output() {
+        let (_, failures) = parse_results(
+            "@@fail 0\n  validation failed: nft -c -f /etc/nftables.d/rampart.nft\n  /etc/nftables.d/rampart.nft:9:27-35: Error: Could not resolve protocol name\n",
+            1,
+        );
+        assert_eq!(
+            failure_detail(&failures[0].1),
+            "validation failed: nft -c -f /etc/nftables.d/rampart.nft\n    /etc/nftables.d/rampart.nft:9:27-35: Error: Could not resolve protocol name"
+        );
+        assert_eq!(
+            failure_detail("Reading lists\nE: Unable to locate package nope"),
+            "E: Unable to locate package nope"
         );
     }
 

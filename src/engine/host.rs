@@ -4,7 +4,9 @@
 
 use crate::controls::dispatch::{self, HostControl};
 use crate::controls::mesh::Directory;
-use crate::controls::{self, context, CatalogError, HostCtx, Outcome, Profile, Status, Vars};
+use crate::controls::{
+    self, context, platform, CatalogError, HostCtx, Outcome, Profile, Status, Vars,
+};
 use crate::facts::{self, Facts};
 use crate::inventory::{Host, Inventory};
 
@@ -39,11 +41,13 @@ impl Catalog {
     }
 }
 
-/// Everything decided about a host before connecting to it.
+/// Everything decided about a host before connecting to it: its vars and
+/// controls for each supported release (the facts say which one applies)
+/// and the facts request that serves all of them.
 pub struct HostSetup {
     pub host: Host,
-    pub vars: Vars,
-    pub controls: Vec<HostControl>,
+    /// One per supported release, in `platform::SUPPORTED` order.
+    pub releases: Vec<ReleaseSetup>,
     /// Profiles the host's roles name that this version does not define yet.
     pub missing_profiles: Vec<String>,
     pub request: facts::Request,
@@ -51,6 +55,25 @@ pub struct HostSetup {
     /// --wipe HOST:DEVICE`); destructive actions on anything else refuse
     /// the host's plan.
     pub consent: Vec<String>,
+}
+
+/// The host's vars and rendered controls on one release.
+pub struct ReleaseSetup {
+    pub release: &'static platform::Release,
+    pub vars: Vars,
+    pub controls: Vec<HostControl>,
+}
+
+impl HostSetup {
+    /// The variant for the release the facts report; an unsupported OS is
+    /// refused with what was found, before anything is planned or applied.
+    pub fn for_facts(&self, facts: &Facts) -> Result<&ReleaseSetup, String> {
+        let release = platform::release_of(&facts.os)?;
+        self.releases
+            .iter()
+            .find(|r| r.release == release)
+            .ok_or_else(|| format!("no setup for {release}"))
+    }
 }
 
 pub fn setup(inv: &Inventory, catalog: &Catalog, host: &Host) -> Result<HostSetup, String> {
@@ -62,23 +85,42 @@ pub fn setup(inv: &Inventory, catalog: &Catalog, host: &Host) -> Result<HostSetu
             None => missing_profiles.push(name.clone()),
         }
     }
-    let vars = dispatch::host_vars(&context::builtin_vars(inv), &profiles, host);
-    let controls = dispatch::host_controls(&profiles, &vars)?;
-    let (read, stat) = dispatch::paths_to_read(&controls, inv);
-    let hash = dispatch::paths_to_hash(&controls);
+    let builtin = context::builtin_vars(inv);
+    let mut releases = Vec::new();
+    let mut request = facts::Request {
+        disks: host.disks.clone(),
+        ..Default::default()
+    };
+    for release in platform::SUPPORTED {
+        let vars = dispatch::host_vars(&builtin, &profiles, release.version, host);
+        let controls =
+            dispatch::host_controls(&profiles, &vars).map_err(|e| format!("{e} (on {release})"))?;
+        let (read, stat) = dispatch::paths_to_read(&controls, inv);
+        union_into(&mut request.read, read);
+        union_into(&mut request.stat, stat);
+        union_into(&mut request.hash, dispatch::paths_to_hash(&controls));
+        releases.push(ReleaseSetup {
+            release,
+            vars,
+            controls,
+        });
+    }
     Ok(HostSetup {
         host: host.clone(),
-        vars,
-        controls,
+        releases,
         missing_profiles,
-        request: facts::Request {
-            disks: host.disks.clone(),
-            stat,
-            read,
-            hash,
-        },
+        request,
         consent: Vec::new(),
     })
+}
+
+/// Appends what `into` lacks, keeping first-seen order.
+fn union_into(into: &mut Vec<String>, more: Vec<String>) {
+    for p in more {
+        if !into.contains(&p) {
+            into.push(p);
+        }
+    }
 }
 
 /// One control's result on one host.
@@ -88,22 +130,24 @@ pub struct Judged<'a> {
     pub outcome: Outcome,
 }
 
-/// Judges every control; waivers in force turn a failure into `waived`.
+/// Judges every control of the host's release; waivers in force turn a
+/// failure into `waived`. A host on an unsupported OS is refused.
 pub fn judge<'a>(
     setup: &'a HostSetup,
     inv: &Inventory,
     facts: &Facts,
     mesh: &Directory,
     today: i64,
-) -> Vec<Judged<'a>> {
+) -> Result<Vec<Judged<'a>>, String> {
+    let release = setup.for_facts(facts)?;
     let ctx = HostCtx {
         host: &setup.host,
         inventory: inv,
         facts,
-        vars: &setup.vars,
+        vars: &release.vars,
         mesh,
     };
-    setup
+    Ok(release
         .controls
         .iter()
         .map(|hc| {
@@ -119,11 +163,11 @@ pub fn judge<'a>(
                 outcome,
             }
         })
-        .collect()
+        .collect())
 }
 
-/// The changes that bring the host to its profiles. Waived controls are
-/// not enforced.
+/// The changes that bring the host to its profiles on its release.
+/// Waived controls are not enforced; an unsupported OS is refused.
 pub fn plan(
     setup: &HostSetup,
     inv: &Inventory,
@@ -131,14 +175,15 @@ pub fn plan(
     mesh: &Directory,
     today: i64,
 ) -> Result<Vec<Change>, String> {
+    let release = setup.for_facts(facts)?;
     let ctx = HostCtx {
         host: &setup.host,
         inventory: inv,
         facts,
-        vars: &setup.vars,
+        vars: &release.vars,
         mesh,
     };
-    let enforced: Vec<&HostControl> = setup
+    let enforced: Vec<&HostControl> = release
         .controls
         .iter()
         .filter(|hc| inv.waiver_for(&hc.control.id, &setup.host, today).is_none())

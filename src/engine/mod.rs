@@ -3,6 +3,7 @@
 //! protection before and after.
 
 pub mod apply;
+pub mod boot;
 pub mod converge;
 pub mod fleet;
 pub mod host;

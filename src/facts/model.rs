@@ -45,6 +45,8 @@ pub struct Facts {
     pub files: BTreeMap<String, Option<String>>,
     /// Merged journald configuration, last assignment of each key winning.
     pub journald: BTreeMap<String, String>,
+    /// For each journald key, the file whose assignment won.
+    pub journald_sources: BTreeMap<String, String>,
     /// `auditctl -l`, one rule per line.
     pub audit_rules: Probe<Vec<String>>,
     /// Age of the newest apt package list, seconds since the epoch (0: none).

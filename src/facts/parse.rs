@@ -71,6 +71,10 @@ pub fn parse(raw: &str) -> Facts {
         mounts: mounts(get("mounts")),
         files: files(get("files")),
         journald: systemd_ini(get("journald")),
+        journald_sources: systemd_ini_sources(get("journald"))
+            .into_iter()
+            .map(|(k, (_, file))| (k, file))
+            .collect(),
         audit_rules: probe(get("audit"), |t| {
             t.lines()
                 .map(str::trim)
@@ -588,14 +592,31 @@ pub fn file_hashes(text: &str) -> BTreeMap<String, Option<String>> {
 }
 
 pub fn systemd_ini(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with('#') && !l.starts_with(';') && !l.starts_with('['))
-        .filter_map(|l| {
-            l.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        })
+    systemd_ini_sources(text)
+        .into_iter()
+        .map(|(k, (v, _))| (k, v))
         .collect()
+}
+
+/// Like [`systemd_ini`], keeping for each key the file whose assignment won
+/// (`systemd-analyze cat-config` heads each file with `# PATH`), so evidence
+/// can name the drop-in that overrides rampart's.
+pub fn systemd_ini_sources(text: &str) -> BTreeMap<String, (String, String)> {
+    let mut source = String::new();
+    let mut out = BTreeMap::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(path) = line.strip_prefix("# /") {
+            source = format!("/{}", path.trim());
+            continue;
+        }
+        if line.starts_with('#') || line.starts_with(';') || line.starts_with('[') {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            out.insert(k.trim().to_string(), (v.trim().to_string(), source.clone()));
+        }
+    }
+    out
 }
 
 fn mounts(text: &str) -> Vec<Mount> {
@@ -892,6 +913,21 @@ mod tests {
     fn journald_later_assignments_win() {
         let j = systemd_ini("# /etc/systemd/journald.conf\n[Journal]\n#Storage=auto\nStorage=auto\n# /etc/systemd/journald.conf.d/90-rampart.conf\n[Journal]\nStorage=persistent\n");
         assert_eq!(j["Storage"], "persistent");
+    }
+
+    #[test]
+    fn journald_sources_name_the_winning_file() {
+        // Debian 13's systemd ships a vendor drop-in that sorts after a
+        // numbered /etc one: the winner is whichever file comes last.
+        let text = "# /etc/systemd/journald.conf\n[Journal]\n#ForwardToSyslog=no\n\n# /etc/systemd/journald.conf.d/90-rampart.conf\n[Journal]\nForwardToSyslog=no\n\n# /usr/lib/systemd/journald.conf.d/syslog.conf\n[Journal]\nForwardToSyslog=yes\n";
+        let j = systemd_ini_sources(text);
+        assert_eq!(
+            j["ForwardToSyslog"],
+            (
+                "yes".to_string(),
+                "/usr/lib/systemd/journald.conf.d/syslog.conf".to_string()
+            )
+        );
     }
 
     #[test]

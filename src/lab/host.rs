@@ -231,7 +231,9 @@ pub fn wait_for_ssh(host: &LabHost, timeout: Duration) -> Result<(), LabError> {
             let mut banner = [0u8; 8];
             if s.read_exact(&mut banner).is_ok() && banner.starts_with(b"SSH-") {
                 let _ = s.write_all(b"SSH-2.0-rampart-lab-probe\r\n");
-                return Ok(());
+                if logins_allowed(host) {
+                    return Ok(());
+                }
             }
         }
         if !host.is_running() {
@@ -245,6 +247,28 @@ pub fn wait_for_ssh(host: &LabHost, timeout: Duration) -> Result<(), LabError> {
         secs: timeout.as_secs(),
         log: host.console_log(),
     })
+}
+
+/// Whether the host has finished booting as far as logins go: sshd answers
+/// before `systemd-user-sessions.service` removes /run/nologin, and until
+/// then pam_nologin refuses every account but root. Read through the
+/// container's init (`/proc/PID/root` enters its mount namespace, where its
+/// /run lives).
+fn logins_allowed(host: &LabHost) -> bool {
+    let Some(init) = host.pid.and_then(container_init) else {
+        return false;
+    };
+    !Path::new(&format!("/proc/{init}/root/run/nologin")).exists()
+}
+
+/// The container's PID 1 as this machine numbers it: nspawn's child.
+fn container_init(nspawn: i32) -> Option<i32> {
+    std::fs::read_to_string(format!("/proc/{nspawn}/task/{nspawn}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Stops the container (systemd powers off on SIGTERM to nspawn), then

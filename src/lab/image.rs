@@ -1,16 +1,89 @@
-//! The lab's Debian 12 image: built once with debootstrap, cached, and used
-//! read-only as the lower layer of every host's overlay root.
+//! The lab's Debian images: built once per release and flavour with
+//! debootstrap from Debian's archive, cached, and used read-only as the
+//! lower layer of every host's overlay root.
 //!
-//! It looks like a fresh provider image: systemd, OpenSSH with root login by
-//! key, Debian's archive in sources.list, no host keys and no machine-id
-//! (each host gets its own).
+//! The `provider` flavour looks like a fresh provider image: systemd,
+//! OpenSSH with root login by key, Debian's archive in the release's own
+//! sources format, no host keys and no machine-id (each host gets its own).
+//! The `minimal` flavour is the barest image a provider ships: debootstrap's
+//! minbase plus only what boots and answers SSH (no netbase, sudo, python,
+//! curl, iproute2 or ca-certificates), so a dependency rampart forgot to
+//! declare surfaces in tests instead of on a customer's host.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use super::sys::{self, io, LabError};
 
-/// Packages of the image beyond debootstrap's minbase.
-const PACKAGES: &[&str] = &[
+/// The Debian releases the lab builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Release {
+    #[serde(rename = "12")]
+    Debian12,
+    #[default]
+    #[serde(rename = "13")]
+    Debian13,
+}
+
+impl Release {
+    pub fn parse(s: &str) -> Result<Release, LabError> {
+        match s {
+            "12" | "bookworm" => Ok(Release::Debian12),
+            "13" | "trixie" => Ok(Release::Debian13),
+            other => Err(LabError::State(format!(
+                "unknown Debian release {other:?}; expected 12 (bookworm) or 13 (trixie)"
+            ))),
+        }
+    }
+    pub fn number(self) -> &'static str {
+        match self {
+            Release::Debian12 => "12",
+            Release::Debian13 => "13",
+        }
+    }
+    pub fn suite(self) -> &'static str {
+        match self {
+            Release::Debian12 => "bookworm",
+            Release::Debian13 => "trixie",
+        }
+    }
+}
+
+impl fmt::Display for Release {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Debian {}", self.number())
+    }
+}
+
+/// What the image carries beyond debootstrap's minbase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavour {
+    #[default]
+    Provider,
+    Minimal,
+}
+
+impl Flavour {
+    fn packages(self) -> &'static [&'static str] {
+        match self {
+            Flavour::Provider => PROVIDER_PACKAGES,
+            Flavour::Minimal => MINIMAL_PACKAGES,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavour::Provider => "provider",
+            Flavour::Minimal => "minimal",
+        }
+    }
+}
+
+/// A provider's cloud image: what Hetzner's and OVHcloud's Debian images
+/// have beyond minbase that matters to rampart.
+const PROVIDER_PACKAGES: &[&str] = &[
     "systemd",
     "systemd-sysv",
     "dbus",
@@ -24,9 +97,10 @@ const PACKAGES: &[&str] = &[
     "apt-utils",
     "kmod",
 ];
-const SUITE: &str = "bookworm";
+/// Only what boots with systemd and answers SSH.
+const MINIMAL_PACKAGES: &[&str] = &["systemd", "systemd-sysv", "dbus", "openssh-server"];
 /// Bumped when the post-install changes below change, to rebuild caches.
-const RECIPE_VERSION: u32 = 1;
+const RECIPE_VERSION: u32 = 2;
 pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 
 /// System packages the lab needs on the machine that runs it.
@@ -62,15 +136,24 @@ pub fn cache_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/cache/rampart/lab"))
 }
 
-fn recipe_id() -> String {
-    let recipe = format!("{SUITE}|minbase|{}|{RECIPE_VERSION}", PACKAGES.join(","));
+fn recipe_id(release: Release, flavour: Flavour) -> String {
+    let recipe = format!(
+        "{}|minbase|{}|{RECIPE_VERSION}",
+        release.suite(),
+        flavour.packages().join(",")
+    );
     crate::inventory::hex_sha256(recipe.as_bytes())[..12].to_string()
 }
 
 /// Returns the cached image's root, building it first if needed.
-pub fn ensure_image() -> Result<PathBuf, LabError> {
+pub fn ensure_image(release: Release, flavour: Flavour) -> Result<PathBuf, LabError> {
     let root = cache_root();
-    let image = root.join(format!("debian12-{}", recipe_id()));
+    let image = root.join(format!(
+        "debian{}-{}-{}",
+        release.number(),
+        flavour.name(),
+        recipe_id(release, flavour)
+    ));
     let rootfs = image.join("rootfs");
     if rootfs.join("etc/os-release").exists() {
         return Ok(rootfs);
@@ -84,16 +167,23 @@ pub fn ensure_image() -> Result<PathBuf, LabError> {
     let _ = std::fs::remove_dir_all(&staging);
     let mirror = std::env::var("RAMPART_LAB_MIRROR").unwrap_or_else(|_| DEFAULT_MIRROR.to_string());
     eprintln!(
-        "lab: building the Debian 12 image once (debootstrap from {mirror}); later runs reuse it"
+        "lab: building the {release} {} image once (debootstrap from {mirror}); later runs reuse it",
+        flavour.name()
     );
-    let include = format!("--include={}", PACKAGES.join(","));
+    let include = format!("--include={}", flavour.packages().join(","));
     let staged_root = staging.join("rootfs");
     let staged = staged_root.to_string_lossy().to_string();
     sys::run(
         "debootstrap",
-        &["--variant=minbase", &include, SUITE, &staged, &mirror],
+        &[
+            "--variant=minbase",
+            &include,
+            release.suite(),
+            &staged,
+            &mirror,
+        ],
     )?;
-    make_provider_like(&staged_root, &mirror)?;
+    make_provider_like(&staged_root, &mirror, release)?;
     let _ = std::fs::remove_dir_all(&image);
     std::fs::rename(&staging, &image)
         .map_err(io(format!("moving the image into {}", image.display())))?;
@@ -101,7 +191,7 @@ pub fn ensure_image() -> Result<PathBuf, LabError> {
 }
 
 /// Post-install changes that make the image behave like a fresh provider image.
-fn make_provider_like(root: &Path, mirror: &str) -> Result<(), LabError> {
+fn make_provider_like(root: &Path, mirror: &str, release: Release) -> Result<(), LabError> {
     for entry in std::fs::read_dir(root.join("etc/ssh")).map_err(io("reading etc/ssh"))? {
         let path = entry.map_err(io("reading etc/ssh"))?.path();
         if path
@@ -113,15 +203,7 @@ fn make_provider_like(root: &Path, mirror: &str) -> Result<(), LabError> {
     }
     sys::write_file(&root.join("etc/machine-id"), b"", 0o444)?;
     let _ = std::fs::remove_file(root.join("var/lib/dbus/machine-id"));
-    let security = mirror.replace("/debian", "/debian-security");
-    let sources = format!(
-        "deb {mirror} {SUITE} main\ndeb {mirror} {SUITE}-updates main\ndeb {security} {SUITE}-security main\n"
-    );
-    sys::write_file(
-        &root.join("etc/apt/sources.list"),
-        sources.as_bytes(),
-        0o644,
-    )?;
+    write_sources(root, mirror, release)?;
     let archives = root.join("var/cache/apt/archives");
     if let Ok(entries) = std::fs::read_dir(&archives) {
         for e in entries.flatten() {
@@ -131,6 +213,37 @@ fn make_provider_like(root: &Path, mirror: &str) -> Result<(), LabError> {
         }
     }
     Ok(())
+}
+
+/// Debian's archive in the format the release's own installer writes:
+/// one-line `sources.list` on 12, deb822 `debian.sources` on 13.
+fn write_sources(root: &Path, mirror: &str, release: Release) -> Result<(), LabError> {
+    let security = mirror.replace("/debian", "/debian-security");
+    let suite = release.suite();
+    match release {
+        Release::Debian12 => sys::write_file(
+            &root.join("etc/apt/sources.list"),
+            format!(
+                "deb {mirror} {suite} main\ndeb {mirror} {suite}-updates main\ndeb {security} {suite}-security main\n"
+            )
+            .as_bytes(),
+            0o644,
+        ),
+        Release::Debian13 => {
+            let _ = std::fs::remove_file(root.join("etc/apt/sources.list"));
+            sys::write_file(
+                &root.join("etc/apt/sources.list.d/debian.sources"),
+                format!(
+                    "Types: deb\nURIs: {mirror}\nSuites: {suite} {suite}-updates\nComponents: main\n\
+                     Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n\
+                     Types: deb\nURIs: {security}\nSuites: {suite}-security\nComponents: main\n\
+                     Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+                )
+                .as_bytes(),
+                0o644,
+            )
+        }
+    }
 }
 
 /// An exclusive advisory lock, held until the returned guard is dropped.

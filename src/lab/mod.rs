@@ -1,4 +1,4 @@
-//! The lab: real Debian 12 hosts booted with systemd in systemd-nspawn,
+//! The lab: real Debian hosts (12 or 13, provider-like or minimal) booted with systemd in systemd-nspawn,
 //! each in its own network namespace on a private bridge, reached over real
 //! SSH. It is rampart's embedded default target and what every end-to-end
 //! test runs against.
@@ -19,6 +19,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 pub use host::LabHost;
+pub use image::{Flavour, Release};
 pub use sys::LabError;
 
 /// What `lab up` is asked for.
@@ -30,6 +31,8 @@ pub struct LabSpec {
     pub subnet: Ipv4Net,
     /// Where the inventory, lab key and known_hosts are written.
     pub dir: PathBuf,
+    pub release: Release,
+    pub flavour: Flavour,
 }
 
 pub const DEFAULT_SUBNET: &str = "10.123.0.0/16";
@@ -44,6 +47,10 @@ pub struct LabState {
     pub bridge: String,
     pub nat_table: String,
     pub disk_mb: Option<u64>,
+    #[serde(default)]
+    pub release: Release,
+    #[serde(default)]
+    pub flavour: Flavour,
     pub inventory: PathBuf,
     pub key_dir: PathBuf,
     pub hosts: Vec<LabHost>,
@@ -120,6 +127,8 @@ pub fn up(spec: &LabSpec) -> Result<LabState, LabError> {
         if existing.hosts.len() == spec.hosts
             && existing.disk_mb == spec.disk_mb
             && existing.subnet == spec.subnet
+            && existing.release == spec.release
+            && existing.flavour == spec.flavour
             && existing.running() == existing.hosts.len()
         {
             write_inventory(&existing)?;
@@ -135,7 +144,7 @@ pub fn up(spec: &LabSpec) -> Result<LabState, LabError> {
         return Err(LabError::State("--hosts must be at least 1".into()));
     }
     image::ensure_host_tools()?;
-    let image = image::ensure_image()?;
+    let image = image::ensure_image(spec.release, spec.flavour)?;
     let state = build(spec, &image)?;
     Ok(state)
 }
@@ -159,6 +168,8 @@ fn build(spec: &LabSpec, image: &Path) -> Result<LabState, LabError> {
         bridge: format!("rampart-{id}"),
         nat_table: format!("rampart_lab_{id}"),
         disk_mb: spec.disk_mb,
+        release: spec.release,
+        flavour: spec.flavour,
         inventory,
         key_dir,
         hosts: Vec::new(),
@@ -254,7 +265,7 @@ fn boot_all(state: &mut LabState, image: &Path) -> Result<(), LabError> {
     });
     waits.into_iter().collect::<Result<Vec<()>, _>>()?;
     eprintln!(
-        "lab {}: {} hosts answering SSH after {:.1}s",
+        "lab {}: {} hosts booted (SSH answering, logins allowed) after {:.1}s",
         state.name,
         state.hosts.len(),
         started.elapsed().as_secs_f64()

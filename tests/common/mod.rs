@@ -23,6 +23,14 @@ pub fn lab_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("labs")
 }
 
+/// Where `lab up` keeps a lab's host trees and disk images.
+pub fn lab_state_dir(name: &str) -> PathBuf {
+    std::env::var_os("RAMPART_LAB_STATE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/rampart/lab"))
+        .join(name)
+}
+
 /// A running lab and the inventory `lab up` wrote for it.
 pub struct Lab {
     pub name: String,
@@ -35,6 +43,35 @@ static LABS: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
 /// Brings a lab up (or reuses it). Lab tests need root: they create network
 /// namespaces and containers. They fail, never skip, without it.
 pub fn lab(name: &str, hosts: u16, subnet: &str, disk_mb: Option<u64>) -> Lab {
+    lab_with(name, hosts, subnet, disk_mb, &[])
+}
+
+/// A lab booted from its image for this run: one left up by an earlier run
+/// (hardened, no root logins) is brought down first. For tests whose point
+/// is what a host looks like before rampart has touched it.
+pub fn fresh_lab_with(
+    name: &str,
+    hosts: u16,
+    subnet: &str,
+    disk_mb: Option<u64>,
+    up_args: &[&str],
+) -> Lab {
+    let down = rampart()
+        .args(["lab", "down", "--name", name])
+        .output()
+        .expect("lab down runs");
+    assert!(down.status.success(), "lab down: {}", text(&down.stderr));
+    lab_with(name, hosts, subnet, disk_mb, up_args)
+}
+
+/// Like [`lab`], with more `lab up` arguments (`--release 12`, `--minimal`).
+pub fn lab_with(
+    name: &str,
+    hosts: u16,
+    subnet: &str,
+    disk_mb: Option<u64>,
+    up_args: &[&str],
+) -> Lab {
     assert!(
         nix::unistd::geteuid().is_root(),
         "lab tests need root (network namespaces, mounts, systemd-nspawn); run them through scripts/test as root"
@@ -60,6 +97,7 @@ pub fn lab(name: &str, hosts: u16, subnet: &str, disk_mb: Option<u64>) -> Lab {
         if let Some(mb) = disk_mb {
             cmd.args(["--disk-mb", &mb.to_string()]);
         }
+        cmd.args(up_args);
         let out = cmd.output().expect("lab up runs");
         assert!(
             out.status.success(),
@@ -216,4 +254,22 @@ pub fn start_backend(lab: &Lab, host: usize) {
     );
     let out = lab.sudo(host, &install);
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// Bounded wait (30 s) until each of `hosts` saw a handshake with each of
+/// its `peers` mesh peers: the first handshakes follow the last host's
+/// `wg-quick up` by up to one retry interval (5 s).
+pub fn wait_for_handshakes(lab: &Lab, hosts: &[usize], peers: usize) {
+    for _ in 0..30 {
+        let fresh = hosts.iter().all(|&i| {
+            let out = lab.sudo(i, "wg show wg0 latest-handshakes");
+            let t = text(&out.stdout);
+            t.lines().count() == peers && t.lines().all(|l| !l.trim().ends_with("\t0"))
+        });
+        if fresh {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    panic!("handshakes did not complete within 30 s");
 }

@@ -510,3 +510,86 @@ async fn ovh_sync_adds_instances_with_the_default_role_and_flags_vanished_hosts(
         ]
     );
 }
+
+/// Issue 14 §5: a new user's first step is importing the servers they rent,
+/// into an inventory with `hosts: {}`.
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_starts_from_an_inventory_without_hosts() {
+    let server = mock_hcloud().await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let inv = write_inventory(
+        tmp.path(),
+        "# ours\nroles:\n  web: [base, firewall]\nhosts: {}   # filled by sync\n",
+    );
+
+    let out = run(&server, sync_args(&inv, &["--write"])).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("wrote 3 new host(s)"), "{stdout}");
+    let written = std::fs::read_to_string(&inv).expect("read");
+    insta::assert_snapshot!(written);
+    Inventory::parse(&inv, &written).unwrap_or_else(|e| panic!("{e}"));
+    only_gets(&server).await;
+}
+
+/// Issue 14 §5: with no inventory at all, sync shows what it would start and
+/// `--write` creates it (provider, locations, roles from labels, comments);
+/// the result passes `inventory check` and a second sync finds nothing new.
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_starts_a_missing_inventory_only_with_write() {
+    let server = mock_hcloud().await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let inv = tmp.path().join("inventory.yaml");
+
+    let out = run(&server, sync_args(&inv, &[])).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("no inventory yet; sync starts one"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("nothing written: run again with --write to create it with 3 host(s) in"),
+        "{stdout}"
+    );
+    assert!(!inv.exists(), "nothing is written without --write");
+
+    let out = run(&server, sync_args(&inv, &["--write"])).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("with 3 host(s) from hetzner"), "{stdout}");
+    let written = std::fs::read_to_string(&inv).expect("created");
+    insta::assert_snapshot!(written);
+
+    let check = rampart()
+        .args(["-i", &inv.display().to_string(), "inventory", "check"])
+        .output()
+        .expect("runs");
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+
+    let again = run(&server, sync_args(&inv, &["--write"])).await;
+    let stdout = text(&again.stdout);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&again.stderr)
+    );
+    assert!(stdout.contains("the inventory matches hetzner"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&inv).ok(), Some(written));
+}

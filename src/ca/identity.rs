@@ -24,35 +24,52 @@ impl Identity {
     /// Parses identity text: `AGE-SECRET-KEY-` lines; comments and blank
     /// lines are skipped.
     pub fn parse(text: &str) -> Result<Identity, CaError> {
+        Self::parse_lines(text).map_err(CaError::Identity)
+    }
+
+    /// [`Identity::parse`] with a message that does not yet say where the
+    /// text came from.
+    fn parse_lines(text: &str) -> Result<Identity, String> {
         let mut keys = Vec::new();
-        for line in text.lines().map(str::trim) {
+        for (n, line) in text.lines().map(str::trim).enumerate() {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             let key = age::x25519::Identity::from_str(line).map_err(|_| {
-                CaError::Identity(
-                    "not an age X25519 identity (expected AGE-SECRET-KEY-… lines, as age-keygen writes)"
-                        .into(),
+                format!(
+                    "line {} is not an age X25519 identity; expected AGE-SECRET-KEY-… lines as `age-keygen -o FILE` writes them (a recipient `age1…` is the public half, not the identity)",
+                    n + 1
                 )
             })?;
             keys.push(key);
         }
         if keys.is_empty() {
-            return Err(CaError::Identity("no AGE-SECRET-KEY- line found".into()));
+            return Err("no AGE-SECRET-KEY- line found; expected an identity file as `age-keygen -o FILE` writes it".into());
         }
         Ok(Identity { keys })
     }
 
-    /// The identity named by `value` (a file path or the key itself).
+    /// The identity named by `value` (a file path or the key itself). A file
+    /// must be a regular file (a FIFO would block, a device never end);
+    /// every error names it.
     pub fn from_value(value: &str) -> Result<Identity, CaError> {
         let value = value.trim();
         if value.starts_with("AGE-SECRET-KEY-") {
             return Identity::parse(value);
         }
-        let text = std::fs::read_to_string(value).map_err(|e| {
-            CaError::Identity(format!("cannot read the identity file {value}: {e}"))
+        let path = Path::new(value);
+        let in_file =
+            |message: String| CaError::Identity(format!("identity file {value}: {message}"));
+        let bytes =
+            crate::inventory::source::read_regular(path, crate::inventory::source::MAX_INPUT_BYTES)
+                .map_err(|e| in_file(format!("cannot read it: {e}")))?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| {
+            in_file(
+                "not UTF-8 text; expected an identity file as `age-keygen -o FILE` writes it"
+                    .into(),
+            )
         })?;
-        Identity::parse(&text)
+        Self::parse_lines(text).map_err(in_file)
     }
 
     /// `RAMPART_AGE_IDENTITY`, or `None` when it is unset or empty.

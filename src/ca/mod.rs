@@ -159,6 +159,16 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
+/// Refuses a certificate name that could not name `NAME.crt`/`NAME.key`
+/// (`../evil`); callers check it before any side effect.
+pub fn check_name(name: &str) -> Result<(), CaError> {
+    if valid_name(name) {
+        Ok(())
+    } else {
+        Err(CaError::Name(name.to_string()))
+    }
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64

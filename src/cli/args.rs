@@ -36,7 +36,9 @@ pub struct GlobalArgs {
     #[arg(short = 'l', long, global = true, value_name = "PATTERN")]
     pub limit: Option<String>,
     /// Hosts worked on at once
-    #[arg(short = 'j', long = "jobs", global = true, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    // Hyphen values are taken so `-j -1` reaches parse_jobs and gets its
+    // message, not clap's "unexpected argument '-1'".
+    #[arg(short = 'j', long = "jobs", global = true, default_value_t = 32, allow_hyphen_values = true, value_parser = parse_jobs)]
     pub jobs: u16,
     /// Debug logs on stderr (-vv for transport details)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -292,4 +294,19 @@ pub enum LuksCommand {
         /// One of the host's declared disks, e.g. /dev/vdb
         device: PathBuf,
     },
+}
+
+/// `-j N`: how many hosts at once, 1 to 65535.
+fn parse_jobs(s: &str) -> Result<u16, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n) if (1..=i64::from(u16::MAX)).contains(&n) => Ok(n as u16),
+        Ok(n) => Err(format!(
+            "{n} hosts at once; expected a number from 1 to {} (e.g. -j 8; leave -j out for 32)",
+            u16::MAX
+        )),
+        Err(_) => Err(format!(
+            "{s:?} is not a number; expected how many hosts to work on at once, from 1 to {} (e.g. -j 8)",
+            u16::MAX
+        )),
+    }
 }

@@ -25,6 +25,9 @@ pub async fn run(g: &GlobalArgs, cmd: CaCommand) -> anyhow::Result<Exit> {
             println!("  revocation list: {}", paths.crl().display());
         }
         CaCommand::Issue { name, days } => {
+            // Before anything is created: a bad name must not leave a new
+            // CA behind as a side effect of its refusal.
+            ca::check_name(&name)?;
             let identity = required_identity(&paths)?;
             let mut ca = open_or_create(&inv, &paths, &identity)?;
             let signer = ca.unlock(&identity)?;

@@ -33,6 +33,8 @@ pub fn connect_options(
     user: &str,
     global: &GlobalArgs,
 ) -> Result<ConnectOptions, TransportError> {
+    // Judged before any host is touched, not once per host at its key check.
+    crate::transport::known_hosts::read(&inv.ssh.known_hosts)?;
     Ok(ConnectOptions {
         user: user.to_string(),
         credentials: Credentials::load(inv.ssh.identity.as_deref())?,

@@ -103,8 +103,11 @@ fn exit_for(e: &anyhow::Error) -> Exit {
     if let Some(LabError::NotRoot) = e.downcast_ref::<LabError>() {
         return Exit::Input;
     }
-    if let Some(TransportError::Identity { .. } | TransportError::Agent(_)) =
-        e.downcast_ref::<TransportError>()
+    if let Some(
+        TransportError::Identity { .. }
+        | TransportError::Agent(_)
+        | TransportError::KnownHosts { .. },
+    ) = e.downcast_ref::<TransportError>()
     {
         return Exit::Input;
     }

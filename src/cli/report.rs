@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::controls::firewall;
+use crate::inventory::source::{read_regular, MAX_INPUT_BYTES};
 use crate::inventory::{hex_sha256, Host, Inventory};
 use crate::report::document::{
     self, Context, HostFlows, InventoryRef, Signing, Source, SourceKind,
@@ -200,8 +201,12 @@ fn flows(inv: &Inventory, hosts: &[&Host]) -> Vec<HostFlows> {
 }
 
 fn read_saved(path: &Path) -> anyhow::Result<(VerifyRun, String)> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| UsageError(format!("{}: cannot read: {e}", path.display())))?;
+    let bytes = read_regular(path, MAX_INPUT_BYTES).map_err(|e| {
+        UsageError(format!(
+            "{}: cannot read the saved run (--from): {e}",
+            path.display()
+        ))
+    })?;
     let text = String::from_utf8_lossy(&bytes);
     let run =
         document::read_run(&text).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;

@@ -4,8 +4,9 @@
 use std::path::Path;
 
 use crate::inventory::edit::{self, EditError};
-use crate::inventory::{Host, Inventory};
+use crate::inventory::{Host, Inventory, InventoryError};
 use crate::providers::live::{self, RES_02};
+use crate::providers::start;
 use crate::providers::sync::{self as provider_sync, SyncPlan};
 use crate::providers::{
     client_names, configured_providers, credential_hint, process_env, AnyProvider, LabelSelector,
@@ -39,15 +40,37 @@ fn credentials_needed(kind: ProviderKind) -> String {
         .join(", or ")
 }
 
+/// The inventory text sync starts from: the file, or `None` when there is
+/// no file yet (sync then starts one).
+fn read_existing(path: &Path) -> anyhow::Result<Option<String>> {
+    match Inventory::read_source(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(InventoryError::Read { reason, .. }) if reason.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Every server of the configured `clients`, and "name count" for each.
+async fn list_all(clients: &[AnyProvider]) -> anyhow::Result<(Vec<ProviderServer>, Vec<String>)> {
+    let mut servers: Vec<ProviderServer> = Vec::new();
+    let mut counts = Vec::new();
+    for client in clients {
+        let listed = client.list_servers(None).await?;
+        counts.push(format!("{} {}", client.name(), listed.len()));
+        servers.extend(listed);
+    }
+    Ok((servers, counts))
+}
+
 pub async fn run(g: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<Exit> {
     let path = inventory_path(g);
-    let source = std::fs::read_to_string(&path).map_err(|source| {
-        crate::inventory::InventoryError::Read {
-            path: path.clone(),
-            source,
-        }
-    })?;
-    let inv = Inventory::parse(&path, &source)?;
+    // The file is judged before any provider is asked; an inventory without
+    // hosts is where sync starts, so it is accepted here.
+    let existing = read_existing(&path)?;
+    let parsed = existing
+        .as_deref()
+        .map(|text| Inventory::parse_allowing_no_hosts(&path, text))
+        .transpose()?;
     let kind = match args.provider {
         SyncProvider::Hetzner => ProviderKind::Hetzner,
         SyncProvider::Ovh => ProviderKind::Ovh,
@@ -66,13 +89,18 @@ pub async fn run(g: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<Exit> {
         ))
         .into());
     }
-    let mut servers: Vec<ProviderServer> = Vec::new();
-    let mut counts = Vec::new();
-    for client in &clients {
-        let listed = client.list_servers(None).await?;
-        counts.push(format!("{} {}", client.name(), listed.len()));
-        servers.extend(listed);
-    }
+    let (servers, counts) = list_all(&clients).await?;
+    let is_new = existing.is_none();
+    let (source, inv) = match (existing, parsed) {
+        (Some(text), Some(inv)) => (text, inv),
+        _ => {
+            let roles = start::unknown_label_roles(&servers, selector.as_ref());
+            let text = start::skeleton(kind, &roles);
+            let inv = Inventory::parse_allowing_no_hosts(&path, &text)?;
+            println!("{}: no inventory yet; sync starts one", path.display());
+            (text, inv)
+        }
+    };
     let plan = provider_sync::plan(&inv, kind, &servers, selector.as_ref());
     print_plan(
         &plan,
@@ -83,6 +111,13 @@ pub async fn run(g: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<Exit> {
     );
 
     if plan.new.is_empty() {
+        if is_new {
+            println!(
+                "\nnothing written: {} lists no server to add, so {} was not created",
+                kind.as_str(),
+                path.display()
+            );
+        }
         return Ok(if plan.in_sync() {
             Exit::Ok
         } else {
@@ -91,7 +126,7 @@ pub async fn run(g: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<Exit> {
     }
     let updated = edit::append_hosts(&source, &plan.host_blocks(kind))?;
     println!();
-    print_diff(&path, &source, &updated);
+    print_diff(&path, if is_new { "" } else { &source }, &updated);
     if let Err(e) = Inventory::parse(&path, &updated) {
         let message = format!(
             "the inventory with the new hosts would not be valid, so nothing is written:\n{e}\n(add what is missing at the provider, e.g. a role label, or add the hosts by hand)"
@@ -104,18 +139,30 @@ pub async fn run(g: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<Exit> {
     }
     if !args.write {
         println!(
-            "\nnothing written: run again with --write to add {} host(s) to {}",
+            "\nnothing written: run again with --write to {} {} host(s) {} {}",
+            if is_new { "create it with" } else { "add" },
             plan.new.len(),
+            if is_new { "in" } else { "to" },
             path.display()
         );
         return Ok(Exit::Drift);
     }
-    edit::write_atomic(&path, &inv.sha256, &updated)?;
-    println!(
-        "\nwrote {} new host(s) to {}",
-        plan.new.len(),
-        path.display()
-    );
+    if is_new {
+        edit::write_new(&path, &updated)?;
+        println!(
+            "\nstarted {} with {} host(s) from {}: add operators and admin_sources before `rampart provision`",
+            path.display(),
+            plan.new.len(),
+            kind.as_str()
+        );
+    } else {
+        edit::write_atomic(&path, &inv.sha256, &updated)?;
+        println!(
+            "\nwrote {} new host(s) to {}",
+            plan.new.len(),
+            path.display()
+        );
+    }
     Ok(if plan.vanished.is_empty() {
         Exit::Ok
     } else {

@@ -798,28 +798,48 @@ pub fn format_script(p: &FormatPlan) -> String {
 /// are), through a temporary file, the previous file backed up.
 pub fn crypttab_script(v: &Volume) -> String {
     format!(
-        "uuid=$(cryptsetup luksUUID \"$dev\")\nline=\"{m} UUID=$uuid {kf} luks,nofail\"\ntouch /etc/crypttab\nbackup /etc/crypttab\n{{ grep -v '^{m}[[:space:]]' /etc/crypttab || true; echo \"$line\"; }} > /etc/crypttab.rampart-new\nchmod 0644 /etc/crypttab.rampart-new\nmv -f /etc/crypttab.rampart-new /etc/crypttab\n",
-        m = v.mapper,
-        kf = v.keyfile
+        "uuid=$(cryptsetup luksUUID \"$dev\")\nline=$(printf '%s UUID=%s %s luks,nofail' {m} \"$uuid\" {kf})\ntouch /etc/crypttab\nbackup /etc/crypttab\n{{ grep -v {pattern} /etc/crypttab || true; echo \"$line\"; }} > /etc/crypttab.rampart-new\nchmod 0644 /etc/crypttab.rampart-new\nmv -f /etc/crypttab.rampart-new /etc/crypttab\n",
+        m = shell_quote(&v.mapper),
+        kf = shell_quote(&v.keyfile),
+        pattern = shell_quote(&line_start_pattern(&v.mapper)),
     )
+}
+
+/// A grep pattern (BRE) for lines whose first field is `word`: every
+/// character that BRE gives a meaning is escaped.
+fn line_start_pattern(word: &str) -> String {
+    let mut p = String::from("^");
+    for c in word.chars() {
+        if ".[]\\*^$".contains(c) {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push_str("[[:space:]]");
+    p
 }
 
 /// Open with the host keyfile, mkfs only a mapping that holds nothing,
 /// an fstab line with nofail, mount.
 pub fn mount_script(v: &Volume, m: &MountPlan) -> String {
-    let map = format!("/dev/mapper/{}", v.mapper);
+    let raw_map = format!("/dev/mapper/{}", v.mapper);
+    let map = shell_quote(&raw_map);
     let target = shell_quote(&m.target);
     format!(
         "[ -e {map} ] || cryptsetup open --key-file \"$kf\" \"$dev\" {mapper}\n\
          if [ -z \"$(blkid -p -o value -s TYPE {map})\" ]; then mkfs -t {fs} -q {map}; fi\n\
          mkdir -p {target}\n\
          backup /etc/fstab\n\
-         {{ grep -v '^{map}[[:space:]]' /etc/fstab || true; echo '{map} {t} {fs} defaults,nofail 0 2'; }} > /etc/fstab.rampart-new\n\
+         {{ grep -v {pattern} /etc/fstab || true; echo {line}; }} > /etc/fstab.rampart-new\n\
          chmod 0644 /etc/fstab.rampart-new\nmv -f /etc/fstab.rampart-new /etc/fstab\n\
          mountpoint -q {target} || mount {target}\n",
-        mapper = v.mapper,
+        mapper = shell_quote(&v.mapper),
         fs = shell_quote(&m.filesystem),
-        t = m.target,
+        pattern = shell_quote(&line_start_pattern(&raw_map)),
+        line = shell_quote(&format!(
+            "{raw_map} {} {} defaults,nofail 0 2",
+            m.target, m.filesystem
+        )),
     )
 }
 
@@ -1023,13 +1043,19 @@ pub fn escrow_probe(ctx: &HostCtx, identities: &[Box<dyn age::Identity>]) -> Esc
             .map(|s| format!(" --key-slot {s}"))
             .unwrap_or_default();
         script.push_str(&shell_binding(&var, &secret));
-        script.push_str(&format!(
-            "if printf '%s' \"${var}\" | cryptsetup open --test-passphrase{slot} --key-file=- {dev} >/dev/null 2>&1; then echo '@@escrow ok {d}'; else echo \"@@escrow no $? {d}\"; fi\nunset {var}\n",
-            dev = shell_quote(&v.device),
-            d = v.device,
-        ));
+        script.push_str(&escrow_test_line(&var, &slot, &v.device));
     }
     EscrowProbe { script, known }
+}
+
+/// Tests the escrowed key in `$var` against `device` and reports it; the
+/// device is quoted wherever it appears (the echo too: it once sat raw
+/// inside single quotes).
+pub fn escrow_test_line(var: &str, slot: &str, device: &str) -> String {
+    let dev = shell_quote(device);
+    format!(
+        "if printf '%s' \"${var}\" | cryptsetup open --test-passphrase{slot} --key-file=- {dev} >/dev/null 2>&1; then echo '@@escrow ok '{dev}; else echo \"@@escrow no $? \"{dev}; fi\nunset {var}\n"
+    )
 }
 
 /// Reads `@@escrow ok DEV` / `@@escrow no RC DEV` lines.
@@ -1729,7 +1755,7 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("rampart-escrow") && s.contains("rampart-keyfile"));
-        assert!(s.contains("vdb_crypt UUID=$uuid /etc/cryptsetup-keys.d/vdb_crypt.key luks,nofail"));
+        assert!(s.contains("printf '%s UUID=%s %s luks,nofail' vdb_crypt \"$uuid\" /etc/cryptsetup-keys.d/vdb_crypt.key"), "{s}");
         assert!(
             s.contains("is no longer blank"),
             "blankness is checked again on the host"

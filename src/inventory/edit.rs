@@ -129,6 +129,11 @@ pub fn append_hosts(source: &str, hosts: &[HostBlock]) -> Result<String, EditErr
         .and_then(|rest| rest.split_once(':'))
         .map(|(_, value)| value.trim())
         .unwrap_or_default();
+    if let Some(rest) = after_key.strip_prefix("{}") {
+        if rest.trim().is_empty() || rest.trim_start().starts_with('#') {
+            return append_hosts(&open_empty_hosts(source, key.line, key.column), hosts);
+        }
+    }
     if !(after_key.is_empty() || after_key.starts_with('#')) {
         return Err(EditError::FlowHosts);
     }
@@ -176,6 +181,67 @@ pub fn append_hosts(source: &str, hosts: &[HostBlock]) -> Result<String, EditErr
     out.push_str(&block);
     out.push_str(&source[at..]);
     Ok(out)
+}
+
+/// `hosts: {}  # c` becomes `hosts:  # c`, an empty block that hosts can
+/// be appended to (YAML reads an empty block as null, so this text is only
+/// an intermediate: the caller appends at least one host).
+fn open_empty_hosts(source: &str, key_line: usize, key_column: usize) -> String {
+    let starts = line_starts(source);
+    let line_start = starts.get(key_line - 1).copied().unwrap_or(0);
+    let line_end = starts.get(key_line).copied().unwrap_or(source.len());
+    let line = &source[line_start..line_end];
+    let from_key = key_column - 1;
+    let opened = match line.get(from_key..).and_then(|rest| rest.find("{}")) {
+        Some(i) => {
+            let at = from_key + i;
+            let after = line[at + 2..].trim_start_matches(' ');
+            let sep = if after.starts_with('#') { "  " } else { "" };
+            format!("{}{sep}{after}", line[..at].trim_end_matches(' '))
+        }
+        None => line.to_string(),
+    };
+    format!("{}{opened}{}", &source[..line_start], &source[line_end..])
+}
+
+/// Writes `text` to `path`, which must not exist yet (`inventory sync
+/// --write` starting an inventory): a temporary file renamed into place
+/// without replacing anything, so a file created meanwhile is never lost.
+pub fn write_new(path: &Path, text: &str) -> Result<(), EditError> {
+    let io = |source| EditError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".rampart-new-{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        drop(f);
+        // A hard link fails if `path` exists, unlike rename.
+        std::fs::hard_link(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result.map_err(|e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            EditError::Changed {
+                path: path.to_path_buf(),
+            }
+        } else {
+            io(e)
+        }
+    })
 }
 
 /// How much deeper than a host key its fields are, from the first host
@@ -390,6 +456,40 @@ mod tests {
             append_hosts("ssh: {}\n", &[block("b")]),
             Err(EditError::NoHosts)
         ));
+    }
+
+    #[test]
+    fn hosts_are_added_to_an_empty_flow_mapping() {
+        let src = "ssh: {user: ops}\nhosts: {}   # none yet\nwaivers: []\n";
+        let out = append_hosts(src, &[block("b")]).expect("edit");
+        assert_eq!(
+            out,
+            "ssh: {user: ops}\nhosts:  # none yet\n  # added by sync\n  b:\n    address: 203.0.113.9\n    roles: [app]  # from label role=app\nwaivers: []\n"
+        );
+        let out = append_hosts("hosts: {}", &[block("b")]).expect("edit");
+        assert!(
+            out.starts_with("hosts:\n  # added by sync\n  b:\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_new_file_is_written_only_where_none_exists() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("inventory.yaml");
+        write_new(&path, "hosts: {}\n").expect("new");
+        assert_eq!(
+            std::fs::read_to_string(&path).ok().as_deref(),
+            Some("hosts: {}\n")
+        );
+        assert!(matches!(
+            write_new(&path, "x"),
+            Err(EditError::Changed { .. })
+        ));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).map(|d| d.count()).ok(),
+            Some(1)
+        );
     }
 
     #[test]

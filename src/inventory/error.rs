@@ -28,19 +28,33 @@ impl fmt::Display for Diagnostic {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
-    #[error("{path}: cannot read the inventory: {source}\n(pass -i FILE, set RAMPART_INVENTORY, or run from a directory holding inventory.yaml)")]
+    // `reason`, not `source`: the message already says it, and a
+    // `source` would be printed a second time by the error chain.
+    #[error("{}", read_message(path, reason))]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        reason: super::source::ReadFailure,
     },
     #[error("{}", render(.0))]
     Invalid(Vec<Diagnostic>),
-    #[error("--limit {pattern:?} matches no host (hosts: {known}; roles: {roles})")]
+    #[error("--limit {pattern:?} matches no host{close}; expected a host name, role, profile or glob (roles: {roles}; {hosts} hosts, see `rampart inventory show`)")]
     NoMatch {
         pattern: String,
-        known: String,
+        /// `; close matches: a, b` or empty.
+        close: String,
         roles: String,
+        hosts: usize,
     },
+    #[error("--limit {pattern:?}: {reason}; expected comma-separated host names, roles, profiles or globs such as 'web-*,!web-3'")]
+    BadLimit { pattern: String, reason: String },
+}
+
+fn read_message(path: &std::path::Path, source: &super::source::ReadFailure) -> String {
+    let mut out = format!("{}: cannot read the inventory: {source}", path.display());
+    if source.is_not_found() {
+        out.push_str("\n(pass -i FILE, set RAMPART_INVENTORY, or run from a directory holding inventory.yaml; `rampart inventory sync --provider hetzner|ovh --write` creates one from a provider's servers)");
+    }
+    out
 }
 
 fn render(diags: &[Diagnostic]) -> String {

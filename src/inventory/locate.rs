@@ -35,12 +35,29 @@ pub struct DuplicateKey {
     pub second: Position,
 }
 
+/// What the document's top-level node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Root {
+    /// No node, or a null scalar (`~`, `null`, nothing).
+    Empty,
+    Mapping,
+    Sequence,
+    Scalar,
+}
+
 /// Where each key and value of a YAML document starts.
 #[derive(Debug, Default)]
 pub struct PositionIndex {
     keys: HashMap<String, Position>,
     values: HashMap<String, Position>,
     pub duplicates: Vec<DuplicateKey>,
+    /// Every tag (`!!str`, `!env`, …) with its position, as written.
+    pub tags: Vec<(Position, String)>,
+    /// Where each document after the first starts.
+    pub extra_documents: Vec<Position>,
+    /// The first document's top-level node; `None` when the YAML could not
+    /// be parsed.
+    pub root: Option<Root>,
 }
 
 impl PositionIndex {
@@ -49,8 +66,11 @@ impl PositionIndex {
     pub fn build(source: &str) -> Self {
         let mut builder = Builder::default();
         let mut parser = Parser::new_from_str(source);
-        if parser.load(&mut builder, false).is_err() {
+        if parser.load(&mut builder, true).is_err() {
             return PositionIndex::default();
+        }
+        if builder.index.root.is_none() {
+            builder.index.root = Some(Root::Empty);
         }
         builder.index
     }
@@ -94,6 +114,17 @@ enum Frame {
 struct Builder {
     stack: Vec<Frame>,
     index: PositionIndex,
+    documents: usize,
+}
+
+/// A tag as written: `!!str` for the YAML core schema's, else handle and
+/// suffix (`!env`, `!<tag:example.com:x>`).
+fn tag_text(tag: &yaml_rust2::parser::Tag) -> String {
+    if tag.handle == "tag:yaml.org,2002:" {
+        format!("!!{}", tag.suffix)
+    } else {
+        format!("{}{}", tag.handle, tag.suffix)
+    }
 }
 
 fn join(parent: &str, key: &str) -> String {
@@ -146,6 +177,39 @@ impl Builder {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let pos = Position::from(mark);
+        if let Event::DocumentStart = ev {
+            self.documents += 1;
+            if self.documents > 1 {
+                self.index.extra_documents.push(pos);
+            }
+            return;
+        }
+        if self.documents > 1 {
+            // Only the first document is indexed; the others are refused.
+            return;
+        }
+        if let Event::Scalar(_, _, _, Some(tag))
+        | Event::MappingStart(_, Some(tag))
+        | Event::SequenceStart(_, Some(tag)) = &ev
+        {
+            self.index.tags.push((pos, tag_text(tag)));
+        }
+        if self.stack.is_empty() && self.index.root.is_none() {
+            self.index.root = match &ev {
+                Event::Scalar(v, style, ..) => Some(
+                    if *style == yaml_rust2::scanner::TScalarStyle::Plain
+                        && matches!(v.as_str(), "" | "~" | "null" | "Null" | "NULL")
+                    {
+                        Root::Empty
+                    } else {
+                        Root::Scalar
+                    },
+                ),
+                Event::MappingStart(..) => Some(Root::Mapping),
+                Event::SequenceStart(..) => Some(Root::Sequence),
+                _ => None,
+            };
+        }
         match ev {
             Event::Scalar(value, ..) => {
                 if let Some(path) = self.value_path(Some(&value), pos) {
@@ -212,5 +276,44 @@ mod tests {
         assert_eq!(idx.duplicates[0].path, "hosts.a");
         assert_eq!(idx.duplicates[0].first.line, 2);
         assert_eq!(idx.duplicates[0].second.line, 3);
+    }
+
+    #[test]
+    fn tags_documents_and_the_root_are_recorded() {
+        let idx = PositionIndex::build(
+            "a: !!str 1
+b: !env X
+---
+c: 1
+",
+        );
+        let tags: Vec<&str> = idx.tags.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(tags, ["!!str", "!env"]);
+        assert_eq!(idx.extra_documents, [Position { line: 3, column: 1 }]);
+        assert_eq!(idx.root, Some(Root::Mapping));
+        assert_eq!(
+            PositionIndex::build(
+                "# nothing
+"
+            )
+            .root,
+            Some(Root::Empty)
+        );
+        assert_eq!(
+            PositionIndex::build(
+                "~
+"
+            )
+            .root,
+            Some(Root::Empty)
+        );
+        assert_eq!(
+            PositionIndex::build(
+                "- a
+"
+            )
+            .root,
+            Some(Root::Sequence)
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! then every semantic rule is checked, and all problems are reported
 //! together with file:line:column before any host is touched.
 
+mod canonical;
 pub mod edit;
 mod error;
 pub mod locate;
@@ -11,6 +12,8 @@ mod model;
 pub mod residency;
 pub mod roles;
 mod select;
+pub mod source;
+mod syntax;
 mod validate;
 
 use std::net::IpAddr;
@@ -106,27 +109,54 @@ pub struct Inventory {
 impl Inventory {
     /// Reads and validates an inventory file.
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
-        let source = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let source = Self::read_source(path)?;
         Self::parse(path, &source)
+    }
+
+    /// Reads inventory text: a regular file of at most
+    /// [`source::MAX_INPUT_BYTES`], in UTF-8 (else the position of the
+    /// first bad byte).
+    pub fn read_source(path: &Path) -> Result<String, InventoryError> {
+        let bytes = source::read_regular(path, source::MAX_INPUT_BYTES).map_err(|reason| {
+            InventoryError::Read {
+                path: path.to_path_buf(),
+                reason,
+            }
+        })?;
+        match source::utf8(&bytes) {
+            Ok(text) => Ok(text.to_string()),
+            Err((position, byte)) => Err(InventoryError::Invalid(vec![Diagnostic {
+                file: path.to_path_buf(),
+                position,
+                message: source::utf8_message(byte),
+            }])),
+        }
     }
 
     /// Validates inventory text; `path` names it in errors and anchors
     /// relative paths.
     pub fn parse(path: &Path, source: &str) -> Result<Inventory, InventoryError> {
-        let index = PositionIndex::build(source);
-        let file: InventoryFile = match serde_yaml::from_str(source) {
-            Ok(f) => f,
-            Err(e) => return Err(InventoryError::Invalid(vec![serde_diagnostic(path, &e)])),
-        };
+        Self::parse_with(path, source, false)
+    }
+
+    /// [`Inventory::parse`] that accepts an inventory without hosts
+    /// (`hosts: {}`): the start of `inventory sync`, which adds them.
+    pub fn parse_allowing_no_hosts(path: &Path, source: &str) -> Result<Inventory, InventoryError> {
+        Self::parse_with(path, source, true)
+    }
+
+    fn parse_with(
+        path: &Path,
+        source: &str,
+        allow_no_hosts: bool,
+    ) -> Result<Inventory, InventoryError> {
+        let (file, index) = syntax::parse_file(path, source)?;
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .to_path_buf();
-        let diags = validate::check(path, &dir, &file, &index);
+        let diags = validate::check(path, &dir, &file, &index, allow_no_hosts);
         if !diags.is_empty() {
             return Err(InventoryError::Invalid(diags));
         }
@@ -164,38 +194,6 @@ impl Inventory {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
     }
-}
-
-fn serde_diagnostic(path: &Path, e: &serde_yaml::Error) -> Diagnostic {
-    let position = e
-        .location()
-        .map(|l| Position {
-            line: l.line(),
-            column: l.column(),
-        })
-        .unwrap_or(Position { line: 1, column: 1 });
-    Diagnostic {
-        file: path.to_path_buf(),
-        position,
-        message: strip_location(&e.to_string()),
-    }
-}
-
-/// serde_yaml writes " at line L column C" into messages; the diagnostic
-/// carries the position separately, so the message drops it.
-fn strip_location(msg: &str) -> String {
-    let mut out = msg.to_string();
-    while let Some(i) = out.find(" at line ") {
-        let rest = &out[i + " at line ".len()..];
-        let digits = |s: &str| s.chars().take_while(char::is_ascii_digit).count();
-        let line_len = digits(rest);
-        let Some(after) = rest[line_len..].strip_prefix(" column ") else {
-            break;
-        };
-        let end = i + " at line ".len() + line_len + " column ".len() + digits(after);
-        out.replace_range(i..end, "");
-    }
-    out
 }
 
 fn anchor(dir: &Path, p: &Path) -> PathBuf {

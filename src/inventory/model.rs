@@ -67,6 +67,10 @@ pub struct MeshSettings {
     /// and kept age-encrypted under secrets/mesh/.
     #[serde(default)]
     pub preshared_keys: bool,
+    /// The mesh's network (CIDR); when set, every mesh address must be a
+    /// host address in it, and `inventory sync` picks new ones from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<IpNet>,
 }
 
 impl Default for MeshSettings {
@@ -77,6 +81,7 @@ impl Default for MeshSettings {
             handshake_max_age: default_handshake_max_age(),
             links: None,
             preshared_keys: false,
+            network: None,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::str::FromStr;
 
+use super::canonical;
 use super::locate::{Position, PositionIndex};
 use super::model::{HostSpec, InventoryFile, Provider};
 use super::residency;
@@ -47,19 +48,25 @@ pub(super) fn check(
     dir: &Path,
     inv: &InventoryFile,
     index: &PositionIndex,
+    allow_no_hosts: bool,
 ) -> Vec<Diagnostic> {
     let mut c = Checker {
         file,
         index,
         diags: Vec::new(),
     };
-    check_duplicate_keys(&mut c);
     check_ssh(&mut c, inv);
     check_operators(&mut c, inv);
     check_recipients(&mut c, inv);
     check_profiles_dir(&mut c, dir, inv);
     let table = RoleTable::new(&inv.roles);
     check_role_definitions(&mut c, inv, &table);
+    if inv.hosts.is_empty() && !allow_no_hosts {
+        c.error(
+            "hosts",
+            "no hosts; expected at least one host under `hosts:` (`rampart inventory sync --provider hetzner|ovh --write` adds a provider's servers)".into(),
+        );
+    }
     check_hosts(&mut c, inv, &table);
     check_waivers(&mut c, inv, &table);
     check_flows(&mut c, inv, &table);
@@ -69,22 +76,6 @@ pub(super) fn check(
     c.diags
         .sort_by_key(|d| (d.position.line, d.position.column));
     c.diags
-}
-
-fn check_duplicate_keys(c: &mut Checker) {
-    for d in c.index.duplicates.clone() {
-        let what = match d.path.strip_prefix("hosts.") {
-            Some(name) if !name.contains('.') => format!("duplicate host name `{name}`"),
-            _ => format!("duplicate key `{}`", d.path),
-        };
-        c.error_at(
-            d.second,
-            format!(
-                "{what} (first defined at line {}); expected each name once",
-                d.first.line
-            ),
-        );
-    }
 }
 
 /// POSIX-portable login names as Debian's adduser accepts them by default.
@@ -107,8 +98,19 @@ fn check_ssh(c: &mut Checker, inv: &InventoryFile) {
             );
         }
     }
-    if inv.ssh.connect_timeout == 0 || inv.ssh.command_timeout == 0 {
-        c.error("ssh", "timeouts must be at least 1 second".into());
+    for (key, secs) in [
+        ("connect_timeout", inv.ssh.connect_timeout),
+        ("command_timeout", inv.ssh.command_timeout),
+    ] {
+        if secs == 0 {
+            c.error(
+                &format!("ssh.{key}"),
+                format!("{key} 0; expected a number of seconds, at least 1"),
+            );
+        }
+    }
+    if inv.ssh.port == 0 {
+        c.error("ssh.port", "port 0; expected a port from 1 to 65535".into());
     }
     if let Some(j) = &inv.ssh.jump {
         if let Jump::Address { host, .. } = parse_jump(j, inv) {
@@ -122,8 +124,8 @@ fn check_ssh(c: &mut Checker, inv: &InventoryFile) {
                 .is_some_and(|(_, p)| p.parse::<u16>().is_err())
             {
                 c.error("ssh.jump", format!("invalid port in jump {j:?}; expected host:port with a port from 1 to 65535"));
-            } else if !is_valid_address(&host) {
-                c.error("ssh.jump", format!("jump {j:?} is neither an inventory host nor a valid address; expected one of: {}", host_names(inv)));
+            } else if let Some(problem) = canonical::address_problem(&host) {
+                c.error("ssh.jump", format!("jump {j:?} is not an inventory host, and {problem}; or one of the hosts: {}", host_names(inv)));
             }
         }
     }
@@ -238,8 +240,9 @@ fn check_role_definitions(c: &mut Checker, inv: &InventoryFile, table: &RoleTabl
     }
 }
 
+#[cfg(test)]
 fn is_valid_address(a: &str) -> bool {
-    IpAddr::from_str(a).is_ok() || is_valid_dns_name(a)
+    canonical::address_problem(a).is_none()
 }
 
 pub(super) fn is_valid_host_name(name: &str) -> bool {
@@ -247,26 +250,10 @@ pub(super) fn is_valid_host_name(name: &str) -> bool {
 }
 
 fn is_valid_dns_name(a: &str) -> bool {
-    !a.is_empty()
-        && a.len() <= 253
-        && a.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
-        })
+    canonical::is_dns_name(a)
 }
 
 fn check_hosts(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
-    if inv.hosts.is_empty() {
-        c.error(
-            "hosts",
-            "no hosts; expected at least one host under `hosts:`".into(),
-        );
-    }
     let mut addresses: HashMap<(String, u16), &str> = HashMap::new();
     let mut mesh: HashMap<IpAddr, &str> = HashMap::new();
     for (name, h) in &inv.hosts {
@@ -278,7 +265,7 @@ fn check_hosts(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
             );
         }
         let port = h.port.unwrap_or(inv.ssh.port);
-        if port == 0 {
+        if h.port == Some(0) {
             c.error(
                 &format!("{base}.port"),
                 "port 0; expected a port from 1 to 65535".into(),
@@ -291,24 +278,22 @@ fn check_hosts(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
             ),
             None => {}
             Some(address) => {
-                if !is_valid_address(address) {
-                    c.error(
-                        &format!("{base}.address"),
-                        format!(
-                            "invalid address {address:?}; expected an IPv4/IPv6 address or a DNS name"
-                        ),
-                    );
+                if let Some(problem) = canonical::address_problem(address) {
+                    c.error(&format!("{base}.address"), problem);
                 }
-                if let Some(other) = addresses.insert((address.to_ascii_lowercase(), port), name) {
+                if let Some(other) = addresses.insert((canonical::address_key(address), port), name) {
                     c.error(
                         &format!("{base}.address"),
-                        format!("address {address}:{port} is already used by host `{other}`; expected each host at its own address"),
+                        format!("address {} is already used by host `{other}`; expected each host at its own address", canonical::with_port(address, port)),
                     );
                 }
             }
         }
         check_create(c, &base, h);
         if let Some(m) = h.mesh_address {
+            if let Some(problem) = canonical::mesh_problem(m, inv.mesh.network) {
+                c.error(&format!("{base}.mesh_address"), problem);
+            }
             if let Some(other) = mesh.insert(m, name) {
                 c.error(
                     &format!("{base}.mesh_address"),
@@ -336,11 +321,8 @@ fn check_hosts(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
                     ),
                 );
             }
-            if !d.starts_with("/dev/") || d.as_os_str().len() <= 5 {
-                c.error(
-                    &format!("{base}.disks[{i}]"),
-                    format!("disk {:?} is not a device path; expected a path under /dev/ such as /dev/vdb", d.display().to_string()),
-                );
+            if let Some(problem) = canonical::disk_problem(&d.to_string_lossy()) {
+                c.error(&format!("{base}.disks[{i}]"), problem);
             }
         }
     }

@@ -42,6 +42,7 @@ pub mod hcloud;
 pub mod live;
 pub mod ovh;
 pub mod robot;
+pub mod start;
 pub mod sync;
 
 use std::collections::BTreeMap;

@@ -331,9 +331,12 @@ pub fn plan(
     out
 }
 
-/// The /24 of the inventory's first IPv4 mesh address, else
-/// [`DEFAULT_MESH`].
+/// The inventory's `mesh.network` (IPv4), else the /24 of its first IPv4
+/// mesh address, else [`DEFAULT_MESH`].
 fn mesh_network(inv: &Inventory) -> Ipv4Net {
+    if let Some(IpNet::V4(declared)) = inv.mesh.network {
+        return declared.trunc();
+    }
     let first = inv.hosts.iter().find_map(|h| match h.mesh_address {
         Some(IpAddr::V4(v4)) => Some(v4),
         _ => None,

@@ -296,9 +296,11 @@ pub fn read_run(text: &str) -> Result<VerifyRun, String> {
         .get("schema")
         .and_then(|s| s.as_str())
         .unwrap_or_default();
+    // serde_path_to_error names the member (`hosts[2].results[0].status`),
+    // which serde_json alone does not for a value.
     let run = match schema {
-        super::SCHEMA_ID => serde_json::from_value::<VerifyRun>(value),
-        REPORT_SCHEMA_ID => serde_json::from_value::<Report>(value).map(|r| r.verify),
+        super::SCHEMA_ID => serde_path_to_error::deserialize::<_, VerifyRun>(value),
+        REPORT_SCHEMA_ID => serde_path_to_error::deserialize::<_, Report>(value).map(|r| r.verify),
         other => {
             return Err(format!(
                 "schema {other:?} is neither a verify result ({}) nor a report ({REPORT_SCHEMA_ID}); expected the output of `rampart verify --format json` or a report JSON",
@@ -306,7 +308,13 @@ pub fn read_run(text: &str) -> Result<VerifyRun, String> {
             ))
         }
     };
-    run.map_err(|e| format!("does not follow its schema: {e}"))
+    run.map_err(|e| {
+        format!(
+            "member `{}` does not follow the schema: {}; expected the file exactly as `rampart verify --format json` or `rampart report --format json` wrote it",
+            e.path(),
+            e.inner()
+        )
+    })
 }
 
 /// The family of a control ID: its prefix (`SSH-05` → `SSH`).

@@ -41,12 +41,19 @@ impl Credentials {
             }
             return Ok(Credentials::Agent);
         };
-        let text = std::fs::read_to_string(path).map_err(|e| TransportError::Identity {
+        let refuse = |reason: String| TransportError::Identity {
             path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        check_key_file(path).map_err(refuse)?;
+        let text = std::fs::read_to_string(path).map_err(|e| refuse(e.to_string()))?;
         let key = match russh::keys::decode_secret_key(&text, None) {
             Ok(k) => k,
+            Err(e) if !matches!(e, russh::keys::Error::KeyIsEncrypted) => {
+                return Err(refuse(format!(
+                    "not a private key rampart can read ({e}); expected an OpenSSH private key file as `ssh-keygen -t ed25519 -f FILE` writes it (the file without .pub)"
+                )));
+            }
             Err(_) => {
                 let pass = passphrase(path)?;
                 russh::keys::decode_secret_key(&text, Some(&pass)).map_err(|e| {
@@ -62,6 +69,25 @@ impl Credentials {
             key: Arc::new(key),
         })
     }
+}
+
+/// Refuses what OpenSSH refuses, before reading: anything but a regular
+/// file, and a key that group or others may read ("UNPROTECTED PRIVATE KEY
+/// FILE"), with the `chmod` that fixes it.
+fn check_key_file(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file; expected the private key file".into());
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "its mode is {mode:04o}: group or others may read it, and OpenSSH refuses such a key; run `chmod 600 {}`",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 fn passphrase(path: &Path) -> Result<String, TransportError> {

@@ -37,6 +37,11 @@ pub enum TransportError {
     },
     #[error("authentication as {user} failed ({tried})")]
     AuthFailed { user: String, tried: String },
+    #[error("cannot use known_hosts {}: {reason}; expected a readable file (or none yet: rampart creates it with --accept-new-host-keys)", path.display())]
+    KnownHosts {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("cannot use identity {}: {reason}", path.display())]
     Identity { path: PathBuf, reason: String },
     #[error("no identity configured and ssh-agent is unavailable: {0}")]
@@ -62,6 +67,7 @@ impl TransportError {
             TransportError::ChangedHostKey { .. } => "host key changed",
             TransportError::RevokedHostKey { .. } => "host key revoked",
             TransportError::RecordHostKey { .. } => "known_hosts not writable",
+            TransportError::KnownHosts { .. } => "known_hosts unreadable",
             TransportError::AuthFailed { .. } => "authentication failed",
             TransportError::Identity { .. } | TransportError::Agent(_) => "no usable identity",
             TransportError::SudoNeedsPassword { .. } => "sudo needs a password",

@@ -13,6 +13,8 @@ use russh::keys::ssh_key::known_hosts::{HostPatterns, KnownHosts, Marker};
 use russh::keys::ssh_key::{HashAlg, PublicKey};
 use sha1::Sha1;
 
+use super::TransportError;
+
 /// What the known_hosts file says about a presented key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -46,6 +48,23 @@ pub fn fingerprint(key: &PublicKey) -> String {
 }
 
 /// Checks `key` for `host:port` against the file's contents.
+/// The known_hosts file's text: empty when there is no file yet (the first
+/// `--accept-new-host-keys` run creates it), an error when it is a directory
+/// or cannot be read, which must never pass for "no host is known".
+pub fn read(path: &Path) -> Result<String, TransportError> {
+    let refuse = |reason: String| TransportError::KnownHosts {
+        path: path.to_path_buf(),
+        reason,
+    };
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) => return Err(refuse(e.to_string())),
+        Ok(m) if !m.is_file() => return Err(refuse("it is not a regular file".into())),
+        Ok(_) => {}
+    }
+    std::fs::read_to_string(path).map_err(|e| refuse(e.to_string()))
+}
+
 pub fn check(contents: &str, host: &str, port: u16, key: &PublicKey) -> Verdict {
     let name = lookup_name(host, port);
     let mut recorded = Vec::new();

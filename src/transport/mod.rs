@@ -86,7 +86,7 @@ impl HostKeyCheck {
     async fn judge(&self, key: &PublicKey) -> Result<(), TransportError> {
         use known_hosts::Verdict;
         let host = self.target.address.clone();
-        let contents = std::fs::read_to_string(&self.known_hosts).unwrap_or_default();
+        let contents = known_hosts::read(&self.known_hosts)?;
         match known_hosts::check(&contents, &host, self.target.port, key) {
             Verdict::Known => Ok(()),
             Verdict::Unknown if self.accept_new => {

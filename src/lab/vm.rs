@@ -300,13 +300,19 @@ fn sshd_answers(addr: std::net::SocketAddr) -> bool {
 /// The host keys of the guest's latest boot, as `TYPE BASE64`.
 fn host_keys_in(console: &str) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
+    const MARK: &str = "rampart-lab: hostkey ";
     for line in console.lines() {
-        let Some(key) = line.trim().strip_prefix("rampart-lab: hostkey ") else {
+        // systemd's status output shares the console: the line may start
+        // with its escape sequences.
+        let Some(at) = line.find(MARK) else {
             continue;
         };
-        let kind = key.split_whitespace().next().unwrap_or_default();
+        let fields: Vec<&str> = line[at + MARK.len()..].split_whitespace().take(2).collect();
+        let [kind, key] = fields[..] else {
+            continue;
+        };
         keys.retain(|k| !k.starts_with(&format!("{kind} ")));
-        keys.push(key.trim().to_string());
+        keys.push(format!("{kind} {key}"));
     }
     keys
 }
@@ -353,7 +359,7 @@ mod tests {
     #[test]
     fn the_latest_boot_s_keys_win() {
         let log = "rampart-lab: hostkey ssh-ed25519 AAAA1\r\nrampart-lab: hostkey ecdsa-sha2-nistp256 BBBB1\r\n\
-                   noise\nrampart-lab: hostkey ssh-ed25519 AAAA2\r\n";
+                   noise\n\x1b[Krampart-lab: hostkey ssh-ed25519 AAAA2\r\n";
         assert_eq!(
             host_keys_in(log),
             vec!["ecdsa-sha2-nistp256 BBBB1", "ssh-ed25519 AAAA2"]

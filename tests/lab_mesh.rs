@@ -153,7 +153,19 @@ fn assert_flows(lab: &Lab) {
     ];
     let wrong: Vec<String> = cases
         .iter()
-        .filter(|(_, from, addr, port, open)| reaches(lab, *from, addr, *port) != *open)
+        .filter(|(_, from, addr, port, open)| {
+            // Under load a first packet can wait on a handshake or a busy
+            // listener: an open flow gets a few bounded tries, a closed one
+            // must stay closed on the first.
+            let tries = if *open { 5 } else { 1 };
+            let reached = (0..tries).any(|t| {
+                if t > 0 {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+                reaches(lab, *from, addr, *port)
+            });
+            reached != *open
+        })
         .map(|(what, _, _, _, open)| {
             format!("{what}: expected {}", if *open { "open" } else { "closed" })
         })

@@ -83,7 +83,7 @@ impl Flavour {
 
 /// A provider's cloud image: what Hetzner's and OVHcloud's Debian images
 /// have beyond minbase that matters to rampart.
-const PROVIDER_PACKAGES: &[&str] = &[
+pub(super) const PROVIDER_PACKAGES: &[&str] = &[
     "systemd",
     "systemd-sysv",
     "dbus",

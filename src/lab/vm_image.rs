@@ -17,24 +17,16 @@ use std::path::{Path, PathBuf};
 use super::image::{self, Release, DEFAULT_MIRROR};
 use super::sys::{self, io, LabError};
 
-/// Packages of the provider image, plus a kernel and the root's fsck.
-const VM_PACKAGES: &[&str] = &[
-    "systemd",
-    "systemd-sysv",
-    "dbus",
-    "openssh-server",
-    "iproute2",
-    "iputils-ping",
-    "ca-certificates",
-    "procps",
-    "netbase",
-    "less",
-    "apt-utils",
-    "kmod",
-    "linux-image-amd64",
-    "initramfs-tools",
-    "e2fsprogs",
-];
+/// What a guest has beyond the provider image: a kernel and the root's fsck.
+const VM_EXTRA_PACKAGES: &[&str] = &["linux-image-amd64", "initramfs-tools", "e2fsprogs"];
+
+fn vm_packages() -> Vec<&'static str> {
+    image::PROVIDER_PACKAGES
+        .iter()
+        .chain(VM_EXTRA_PACKAGES)
+        .copied()
+        .collect()
+}
 /// Bumped when the guest recipe below changes, to rebuild caches.
 const VM_RECIPE_VERSION: u32 = 1;
 /// Size of the guest's root filesystem (sparse: only written blocks count).
@@ -59,7 +51,7 @@ fn recipe_id(release: Release) -> String {
     let recipe = format!(
         "vm|{}|minbase|{}|{VM_RECIPE_VERSION}|{}",
         release.suite(),
-        VM_PACKAGES.join(","),
+        vm_packages().join(","),
         FIRST_BOOT
     );
     crate::inventory::hex_sha256(recipe.as_bytes())[..12].to_string()
@@ -106,7 +98,7 @@ fn build_into(staging: &Path, release: Release) -> Result<(), LabError> {
         "lab: building the {release} VM guest image once (debootstrap from {mirror}, Debian's kernel); later runs reuse it"
     );
     let rootfs = staging.join("rootfs");
-    let include = format!("--include={}", VM_PACKAGES.join(","));
+    let include = format!("--include={}", vm_packages().join(","));
     sys::run(
         "debootstrap",
         &[

@@ -247,25 +247,30 @@ pub fn boot(host: &LabHost, machine: &str) -> Result<i32, LabError> {
     i32::try_from(child.id()).map_err(|_| LabError::State("pid out of range".into()))
 }
 
-/// Waits until the host's sshd sends its banner.
+/// Waits until the host's sshd sends its banner and logins are allowed.
 pub fn wait_for_ssh(host: &LabHost, timeout: Duration) -> Result<(), LabError> {
-    let deadline = Instant::now() + timeout;
     let addr = std::net::SocketAddr::from((host.address, 22));
+    wait_until(host, timeout, Duration::from_millis(200), || {
+        (sshd_answers(addr) && logins_allowed(host)).then_some(())
+    })
+}
+
+/// Polls `ready` until it gives a value, the host stops, or `timeout`.
+pub(super) fn wait_until<T>(
+    host: &LabHost,
+    timeout: Duration,
+    every: Duration,
+    mut ready: impl FnMut() -> Option<T>,
+) -> Result<T, LabError> {
+    let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-            let mut banner = [0u8; 8];
-            if s.read_exact(&mut banner).is_ok() && banner.starts_with(b"SSH-") {
-                let _ = s.write_all(b"SSH-2.0-rampart-lab-probe\r\n");
-                if logins_allowed(host) {
-                    return Ok(());
-                }
-            }
+        if let Some(v) = ready() {
+            return Ok(v);
         }
         if !host.is_running() {
             break;
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(every);
     }
     Err(LabError::BootTimeout {
         host: host.name.clone(),
@@ -273,6 +278,34 @@ pub fn wait_for_ssh(host: &LabHost, timeout: Duration) -> Result<(), LabError> {
         secs: timeout.as_secs(),
         log: host.console_log(),
     })
+}
+
+/// Whether an SSH server answers at `addr` with its banner.
+pub(super) fn sshd_answers(addr: std::net::SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut banner = [0u8; 8];
+    let ok = s.read_exact(&mut banner).is_ok() && banner.starts_with(b"SSH-");
+    if ok {
+        let _ = s.write_all(b"SSH-2.0-rampart-lab-probe\r\n");
+    }
+    ok
+}
+
+/// SIGTERM to the host's process, SIGKILL if it outlives `grace`.
+pub(super) fn terminate(host: &LabHost, pid: i32, grace: Duration) {
+    let pid = nix::unistd::Pid::from_raw(pid);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && host.is_running() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if host.is_running() {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 /// Whether the host has finished booting as far as logins go: sshd answers
@@ -301,16 +334,7 @@ fn container_init(nspawn: i32) -> Option<i32> {
 /// unmounts the root and detaches the disk.
 pub fn stop(host: &LabHost) {
     if let Some(pid) = host.pid.filter(|p| is_nspawn(*p)) {
-        let pid = nix::unistd::Pid::from_raw(pid);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline && host.is_running() {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        if host.is_running() {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        terminate(host, pid, Duration::from_secs(15));
     }
     let merged = host.merged();
     for _ in 0..5 {

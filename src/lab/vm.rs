@@ -9,15 +9,15 @@
 //! `console.log`, where the lab reads the host keys the guest made and
 //! the line that says logins are allowed.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
+use std::io::Write;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
 
-use super::host::LabHost;
+use super::host::{sshd_answers, terminate, wait_until, LabHost};
 use super::image::cache_root;
 use super::net::gateway;
 use super::sys::{self, io, LabError};
@@ -261,40 +261,14 @@ pub fn is_qemu(pid: i32) -> bool {
 /// Waits until the guest said on its console that logins are allowed and
 /// its sshd answers; returns the host keys it printed.
 pub fn wait_until_ready(host: &LabHost, timeout: Duration) -> Result<Vec<String>, LabError> {
-    let deadline = Instant::now() + timeout;
     let addr = std::net::SocketAddr::from((host.address, 22));
-    while Instant::now() < deadline {
+    wait_until(host, timeout, Duration::from_millis(500), || {
         let log = std::fs::read_to_string(host.console_log()).unwrap_or_default();
-        if log.contains("rampart-lab: ready") && sshd_answers(addr) {
-            let keys = host_keys_in(&log);
-            if keys.len() >= 2 {
-                return Ok(keys);
-            }
+        if !log.contains("rampart-lab: ready") || !sshd_answers(addr) {
+            return None;
         }
-        if !host.is_running() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    Err(LabError::BootTimeout {
-        host: host.name.clone(),
-        address: host.address.to_string(),
-        secs: timeout.as_secs(),
-        log: host.console_log(),
+        Some(host_keys_in(&log)).filter(|keys| keys.len() >= 2)
     })
-}
-
-fn sshd_answers(addr: std::net::SocketAddr) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut banner = [0u8; 8];
-    let ok = s.read_exact(&mut banner).is_ok() && banner.starts_with(b"SSH-");
-    if ok {
-        let _ = s.write_all(b"SSH-2.0-rampart-lab-probe\r\n");
-    }
-    ok
 }
 
 /// The host keys of the guest's latest boot, as `TYPE BASE64`.
@@ -317,21 +291,12 @@ fn host_keys_in(console: &str) -> Vec<String> {
     keys
 }
 
-/// Stops QEMU (the guest's disks are thrown away with the lab) and removes
-/// its tap.
+/// Stops QEMU; the guest's disks go with the lab's directory and its tap
+/// with the host's link (`net::remove_host_netns`).
 pub fn stop(host: &LabHost) {
     if let Some(pid) = host.pid.filter(|p| is_qemu(*p)) {
-        let pid = nix::unistd::Pid::from_raw(pid);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline && host.is_running() {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        if host.is_running() {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        }
+        terminate(host, pid, Duration::from_secs(10));
     }
-    sys::run_quiet("ip", &["link", "del", &host.veth]);
 }
 
 /// The machine's resolvers a guest can reach (not loopback stubs).

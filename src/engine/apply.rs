@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::resource::{Change, Handler, Resource};
-use crate::transport::{shell_quote, Session, TransportError};
+use crate::transport::{shell_quote, Session, TransportError, SCRIPT_ENV};
 
 /// Transient unit that restores the previous sshd configuration.
 pub const SSHD_ROLLBACK_UNIT: &str = "rampart-rollback-sshd";
@@ -19,8 +19,8 @@ pub const ROLLBACK_SECS: u64 = 60;
 /// Backups kept per host (older runs are deleted).
 const BACKUPS_KEPT: usize = 10;
 
-const PRELUDE: &str = r#"set -u
-export LC_ALL=C DEBIAN_FRONTEND=noninteractive PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+/// The script's helpers, after `set -u` and `transport::SCRIPT_ENV`.
+const PRELUDE: &str = r#"export DEBIAN_FRONTEND=noninteractive
 FAILED=0
 LOG=$(mktemp)
 trap 'rm -f "$LOG"' EXIT
@@ -87,7 +87,7 @@ fn on_success(i: usize, c: &Change) -> String {
 /// the script reports `@@ok N` / `@@fail N` for each, then runs each
 /// notified handler once (`@@handler ok|fail NAME`).
 pub fn script(changes: &[Change], stamp: &str) -> String {
-    let mut s = String::from(PRELUDE);
+    let mut s = format!("set -u\n{SCRIPT_ENV}{PRELUDE}");
     s.push_str(&format!("BACKUP=/var/backups/rampart/{stamp}\n"));
     let indexed: Vec<(usize, &Change)> = changes.iter().enumerate().collect();
     // Packages first, in one apt run: files may live in directories they create.

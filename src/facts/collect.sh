@@ -1,7 +1,7 @@
 # rampart facts collector: runs once per host, as root, in one SSH exec.
 # It only runs commands and delimits their raw output; rampart parses it.
 # Values that are secrets (password hashes) are reduced on the host.
-export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# The locale and PATH come first, from transport::SCRIPT_ENV (collector_for).
 s() { printf '\n@@rampart-section %s\n' "$1"; }
 have() { command -v "$1" >/dev/null 2>&1; }
 s hostname; hostname

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 pub use model::*;
 
-use crate::transport::{shell_quote, Session, TransportError};
+use crate::transport::{shell_quote, Session, TransportError, SCRIPT_ENV};
 
 /// The collector, sent on stdin to `sh -s` so it needs no file on the host.
 pub const COLLECTOR: &str = include_str!("collect.sh");
@@ -42,7 +42,7 @@ fn word_list(items: impl IntoIterator<Item = String>) -> String {
 /// from the inventory and profiles, never from a host, and are quoted.
 pub fn collector_for(req: &Request) -> String {
     format!(
-        "RAMPART_DISKS={}\nRAMPART_STAT={}\nRAMPART_READ={}\nRAMPART_HASH={}\n{COLLECTOR}",
+        "{SCRIPT_ENV}RAMPART_DISKS={}\nRAMPART_STAT={}\nRAMPART_READ={}\nRAMPART_HASH={}\n{COLLECTOR}",
         word_list(req.disks.iter().map(|d| d.to_string_lossy().to_string())),
         word_list(req.stat.iter().cloned()),
         word_list(req.read.iter().cloned()),

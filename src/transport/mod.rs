@@ -343,6 +343,12 @@ fn sudo_wants_password(stderr: &[u8]) -> bool {
     s.contains("sudo: a password is required") || s.contains("sudo: a terminal is required")
 }
 
+/// The first line of every script rampart runs on a host: the C locale,
+/// because rampart parses the tools' output, and a PATH with the sbin
+/// directories, which a non-login root shell lacks on some images.
+pub const SCRIPT_ENV: &str =
+    "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n";
+
 /// Quotes `s` for a POSIX shell as one word.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()

@@ -1,9 +1,12 @@
 use std::path::Path;
 
+use super::files::desired_files;
+use super::live::leaf_sha256;
 use super::*;
 use crate::ca::{Ca, CaPaths};
 use crate::controls::{Status, Vars};
-use crate::facts::{Facts, FileMode};
+use crate::engine::resource::Resource;
+use crate::facts::{Facts, FileMode, Probe};
 
 const INVENTORY: &str = "secrets:\n  recipients: [RECIPIENT]\n\
 proxy:\n  server_name: app.example.eu\n  api_server_name: api.example.eu\nCERTIFICATE\

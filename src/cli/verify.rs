@@ -168,13 +168,15 @@ fn judge_host(
 async fn residency_results(p: &Prepared) -> anyhow::Result<Vec<ControlResult>> {
     let now = time::rfc3339(time::now_secs());
     let hosts = p.hosts();
-    let mut out = residency::res01(&p.inventory, &hosts, &now);
+    let r = residency::Residency::new(&p.catalog.profiles, &p.inventory)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let mut out = residency::res01(&r, &p.inventory, &hosts, &now);
     let providers = providers::configured_providers(&providers::process_env)
         .map_err(|e| UsageError(format!("provider credentials: {e}")))?;
     if !providers.is_empty() {
         match providers::live::check_locations(&hosts, &providers).await {
-            Ok(live) => out.extend(residency::res02(&live.hosts, &now)),
-            Err(e) => out.extend(residency::res02_error(&hosts, &e.to_string(), &now)),
+            Ok(live) => out.extend(residency::res02(&r, &live.hosts, &now)),
+            Err(e) => out.extend(residency::res02_error(&r, &hosts, &e.to_string(), &now)),
         }
     }
     Ok(out)

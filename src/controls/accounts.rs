@@ -3,6 +3,7 @@
 //! logged. Root stays reachable on the console only (sshd forbids it).
 
 use super::context::HostCtx;
+use super::custom::{CustomCheck, Lockout, Login};
 use super::outcome::{evidence, Outcome};
 use crate::engine::resource::{Resource, Validate};
 use crate::inventory::Operator;
@@ -373,6 +374,63 @@ pub fn sudo_logging_resources() -> Vec<Resource> {
             secret: false,
         },
     ]
+}
+
+/// This area's custom checks (see `custom.rs`).
+pub const CHECKS: &[CustomCheck] = &[
+    CustomCheck {
+        lockout: Lockout::Login(operator_keys_risk),
+        ..CustomCheck::enforced("operator_accounts", evaluate_operator_accounts, |ctx| {
+            Ok(operator_account_resources(ctx))
+        })
+    },
+    CustomCheck::enforced(
+        "only_operator_logins",
+        evaluate_only_operator_logins,
+        |ctx| Ok(only_operator_logins_resources(ctx)),
+    ),
+    CustomCheck {
+        lockout: Lockout::Login(only_operator_keys_risk),
+        ..CustomCheck::enforced("only_operator_keys", evaluate_only_operator_keys, |ctx| {
+            Ok(only_operator_keys_resources(ctx))
+        })
+    },
+    CustomCheck::enforced("no_empty_passwords", evaluate_no_empty_passwords, |ctx| {
+        Ok(no_empty_passwords_resources(ctx))
+    }),
+    CustomCheck::enforced("sudo_operators", evaluate_sudo_operators, |ctx| {
+        Ok(sudo_operators_resources(ctx))
+    }),
+    CustomCheck::enforced("sudo_logging", evaluate_sudo_logging, |_| {
+        Ok(sudo_logging_resources())
+    }),
+];
+
+/// Setting ssh.user's authorized keys to the inventory's must keep the key
+/// rampart connects with.
+fn operator_keys_risk(l: &Login) -> Option<String> {
+    let op = l.operator?;
+    let kept = op
+        .keys
+        .iter()
+        .any(|k| l.client_keys.iter().any(|c| k.contains(c.as_str())));
+    (!l.client_keys.is_empty() && !kept).then(|| {
+        format!(
+            "sets the authorized keys of `{}` to the inventory's, which do not include the key rampart connects with; add that public key to operator `{}`",
+            l.user, l.user
+        )
+    })
+}
+
+/// Removing every non-operator key removes ssh.user's unless it is an operator.
+fn only_operator_keys_risk(l: &Login) -> Option<String> {
+    match l.operator {
+        None => Some(format!(
+            "removes every authorized key that is not an operator's, including those of ssh.user `{}`; set ssh.user to an operator",
+            l.user
+        )),
+        Some(_) => operator_keys_risk(l),
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,16 @@
 //! From a host's profiles to (a) the outcome of every control and (b) the
-//! resources that enforce them. Each check kind delegates to its area.
+//! resources that enforce them. `handling` is the one place that reads a
+//! check's kind: it says how the check is judged, what enforces it, which
+//! host files it needs and, for a custom check, its registry entry
+//! (`custom.rs`). Every stage below reads that.
 
 use std::collections::BTreeMap;
 
 use super::catalog::{Check, Control, Profile};
 use super::context::{HostCtx, Vars};
+use super::custom::{self, CustomCheck, Lockout, Login};
 use super::outcome::Outcome;
-use super::{accounts, files, firewall, kernel, logging, luks, mesh, packages, proxy, ssh, system};
+use super::{accounts, files, firewall, kernel, logging, mesh, packages, ssh, system};
 use crate::engine::resource::Resource;
 use crate::inventory::Host;
 
@@ -52,18 +56,29 @@ pub fn host_controls(profiles: &[&Profile], vars: &Vars) -> Result<Vec<HostContr
     Ok(out)
 }
 
+/// A check with `{{ var }}` in its values rendered: the check as a value,
+/// each string rendered, then read back as a check (no YAML text between).
 fn render_check(check: &Check, vars: &Vars) -> Result<Check, String> {
-    let text = serde_yaml::to_string(check).map_err(|e| e.to_string())?;
-    if !text.contains("{{") {
+    let value = serde_yaml::to_value(check).map_err(|e| e.to_string())?;
+    if !has_template(&value) {
         return Ok(check.clone());
     }
     let mut ctx = tera::Context::new();
     for (k, v) in vars {
         ctx.insert(k, v);
     }
-    let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
-    let rendered = render_value(value, &ctx)?;
-    serde_yaml::from_value(rendered).map_err(|e| e.to_string())
+    serde_yaml::from_value(render_value(value, &ctx)?).map_err(|e| e.to_string())
+}
+
+fn has_template(v: &serde_yaml::Value) -> bool {
+    use serde_yaml::Value;
+    match v {
+        Value::String(s) => s.contains("{{"),
+        Value::Sequence(items) => items.iter().any(has_template),
+        Value::Mapping(m) => m.values().any(has_template),
+        Value::Tagged(t) => has_template(&t.value),
+        _ => false,
+    }
 }
 
 fn render_value(v: serde_yaml::Value, ctx: &tera::Context) -> Result<serde_yaml::Value, String> {
@@ -94,99 +109,200 @@ fn render_value(v: serde_yaml::Value, ctx: &tera::Context) -> Result<serde_yaml:
     })
 }
 
-/// Judges one control against the host's facts.
-pub fn evaluate(check: &Check, ctx: &HostCtx) -> Outcome {
+/// How one check is handled at every stage.
+struct Handling<'a> {
+    judge: Box<dyn Fn(&HostCtx) -> Outcome + 'a>,
+    enforce: Enforce<'a>,
+    /// A file whose content the check judges.
+    reads: Option<&'a str>,
+    /// A file whose mode and owner the check judges.
+    stats: Option<&'a str>,
+    /// Why the check would shut ssh.user out, if it would.
+    login_risk: Option<LoginRisk<'a>>,
+    /// The registry entry of a custom check.
+    custom: Option<&'static CustomCheck>,
+}
+
+type LoginRisk<'a> = Box<dyn Fn(&Login) -> Option<String> + 'a>;
+type OwnResources<'a> = Box<dyn Fn(&HostCtx) -> Result<Vec<Resource>, String> + 'a>;
+
+/// What enforces a check.
+enum Enforce<'a> {
+    /// Resources of its own.
+    Own(OwnResources<'a>),
+    /// A setting gathered with the others of its file into that one file.
+    Shared(Shared<'a>),
+    /// Nothing: judged only.
+    Nothing,
+}
+
+/// Settings that share one file.
+enum Shared<'a> {
+    Sshd(&'a str, &'a str),
+    Sysctl(&'a str, &'a str),
+    Module(&'a str),
+    LoginDefs(&'a str, &'a str),
+    Journald(&'a str, &'a str),
+}
+
+fn judged<'a>(judge: impl Fn(&HostCtx) -> Outcome + 'a, enforce: Enforce<'a>) -> Handling<'a> {
+    Handling {
+        judge: Box::new(judge),
+        enforce,
+        reads: None,
+        stats: None,
+        login_risk: None,
+        custom: None,
+    }
+}
+
+fn own<'a>(f: impl Fn(&HostCtx) -> Result<Vec<Resource>, String> + 'a) -> Enforce<'a> {
+    Enforce::Own(Box::new(f))
+}
+
+/// The one match on a check's kind.
+fn handling(check: &Check) -> Handling<'_> {
+    use Enforce::{Nothing, Shared as S};
     match check {
-        Check::Sshd { option, value } => ssh::evaluate_option(option, value, ctx),
-        Check::Sysctl { key, value } => kernel::evaluate_sysctl(key, value, ctx),
-        Check::PackagePresent { name } => packages::evaluate_package(name, true, ctx),
-        Check::PackageAbsent { name } => packages::evaluate_package(name, false, ctx),
+        Check::Sshd { option, value } => Handling {
+            login_risk: Some(Box::new(|l| ssh::login_risk(option, value, l))),
+            ..judged(
+                |ctx| ssh::evaluate_option(option, value, ctx),
+                S(Shared::Sshd(option, value)),
+            )
+        },
+        Check::Sysctl { key, value } => judged(
+            |ctx| kernel::evaluate_sysctl(key, value, ctx),
+            S(Shared::Sysctl(key, value)),
+        ),
+        Check::PackagePresent { name } => judged(
+            |ctx| packages::evaluate_package(name, true, ctx),
+            own(|_| Ok(vec![package(name, true)])),
+        ),
+        Check::PackageAbsent { name } => judged(
+            |ctx| packages::evaluate_package(name, false, ctx),
+            own(|_| Ok(vec![package(name, false)])),
+        ),
         Check::Service {
             name,
             enabled,
             active,
-        } => packages::evaluate_service(name, *enabled, *active, ctx),
-        Check::ServiceMasked { name } => packages::evaluate_masked(name, ctx),
+        } => judged(
+            |ctx| packages::evaluate_service(name, *enabled, *active, ctx),
+            own(|_| {
+                Ok(vec![Resource::Service {
+                    name: name.clone(),
+                    enabled: *enabled,
+                    active: *active,
+                    masked: false,
+                }])
+            }),
+        ),
+        Check::ServiceMasked { name } => judged(
+            |ctx| packages::evaluate_masked(name, ctx),
+            own(|_| {
+                Ok(vec![Resource::Service {
+                    name: name.clone(),
+                    enabled: None,
+                    active: None,
+                    masked: true,
+                }])
+            }),
+        ),
         Check::FileMode {
             path,
             mode,
             owner,
             group,
-        } => files::evaluate_mode(path, mode, owner, group, ctx),
-        Check::ModuleBlacklisted { name } => kernel::evaluate_blacklist(name, ctx),
-        Check::LoginDefs { key, value } => files::evaluate_login_defs(key, value, ctx),
-        Check::Journald { key, value } => logging::evaluate_journald(key, value, ctx),
+        } => Handling {
+            stats: Some(path),
+            ..judged(
+                |ctx| files::evaluate_mode(path, mode, owner, group, ctx),
+                own(|_| {
+                    Ok(vec![Resource::Perms {
+                        path: path.clone(),
+                        mode: files::parse_mode(mode)?,
+                        owner: owner.clone(),
+                        group: group.clone(),
+                    }])
+                }),
+            )
+        },
+        Check::ModuleBlacklisted { name } => judged(
+            |ctx| kernel::evaluate_blacklist(name, ctx),
+            S(Shared::Module(name)),
+        ),
+        Check::LoginDefs { key, value } => judged(
+            |ctx| files::evaluate_login_defs(key, value, ctx),
+            S(Shared::LoginDefs(key, value)),
+        ),
+        Check::Journald { key, value } => judged(
+            |ctx| logging::evaluate_journald(key, value, ctx),
+            S(Shared::Journald(key, value)),
+        ),
         Check::FileContent {
             path,
             template,
             mode,
             owner,
             group,
-        } => files::evaluate_content(path, template, mode, owner, group, ctx),
-        Check::MountOptions { path, options } => files::evaluate_mount(path, options, ctx),
-        Check::Custom { name } => evaluate_custom(name, ctx),
+        } => Handling {
+            reads: Some(path),
+            ..judged(
+                |ctx| files::evaluate_content(path, template, mode, owner, group, ctx),
+                own(|ctx| {
+                    Ok(vec![files::content_resource(
+                        path, template, mode, owner, group, ctx,
+                    )?])
+                }),
+            )
+        },
+        // Judged only: mounts come from the disk layout.
+        Check::MountOptions { path, options } => {
+            judged(|ctx| files::evaluate_mount(path, options, ctx), Nothing)
+        }
+        Check::Custom { name } => custom_handling(name),
     }
 }
 
-fn evaluate_custom(name: &str, ctx: &HostCtx) -> Outcome {
-    // The edge proxies' checks (controls/proxy/).
-    if let Some(outcome) = proxy::evaluate(name, ctx) {
-        return outcome;
-    }
-    match name {
-        "operator_accounts" => accounts::evaluate_operator_accounts(ctx),
-        "only_operator_logins" => accounts::evaluate_only_operator_logins(ctx),
-        "only_operator_keys" => accounts::evaluate_only_operator_keys(ctx),
-        "no_empty_passwords" => accounts::evaluate_no_empty_passwords(ctx),
-        "sudo_operators" => accounts::evaluate_sudo_operators(ctx),
-        "sudo_logging" => accounts::evaluate_sudo_logging(ctx),
-        "auditd_rules" => logging::evaluate_auditd(ctx),
-        "time_sync" => logging::evaluate_time_sync(ctx),
-        "unattended_upgrades" => system::evaluate_unattended_upgrades(ctx),
-        "core_dumps_disabled" => system::evaluate_core_dumps(ctx),
-        "firewall_ruleset" => firewall::evaluate_ruleset(ctx),
-        "firewall_persistent" => firewall::evaluate_persistent(ctx),
-        "firewall_default_drop" => firewall::evaluate_default_drop(ctx),
-        "mesh_private_key" => mesh::evaluate_private_key(ctx),
-        "mesh_interface" => mesh::evaluate_interface(ctx),
-        "mesh_peers" => mesh::evaluate_peers(ctx),
-        "mesh_handshakes" => mesh::evaluate_handshakes(ctx),
-        "mesh_service" => mesh::evaluate_service(ctx),
-        "mesh_preshared_keys" => mesh::evaluate_preshared_keys(ctx),
-        "luks_encrypted" => luks::evaluate_encrypted(ctx),
-        "luks_cipher" => luks::evaluate_cipher(ctx),
-        "luks_pbkdf" => luks::evaluate_pbkdf(ctx),
-        "luks_keyslots" => luks::evaluate_keyslots(ctx),
-        "luks_escrow" => luks::evaluate_escrow(ctx),
-        "luks_escrow_opens" => luks::evaluate_escrow_opens(ctx),
-        "luks_boot_unlock" => luks::evaluate_boot_unlock(ctx),
-        "luks_mounted" => luks::evaluate_mounted(ctx),
-        other => Outcome::error(
-            format!("unknown custom check {other}"),
-            "",
-            Default::default(),
-        ),
+fn package(name: &str, present: bool) -> Resource {
+    Resource::Package {
+        name: name.to_string(),
+        present,
     }
 }
 
-fn custom_resources(name: &str, ctx: &HostCtx) -> Result<Vec<Resource>, String> {
-    Ok(match name {
-        "firewall_ruleset" => firewall::resources(ctx)?,
-        "mesh_peers" => mesh::resources(ctx)?,
-        "proxy_config" => proxy::resources(ctx)?,
-        "operator_accounts" => accounts::operator_account_resources(ctx),
-        "only_operator_logins" => accounts::only_operator_logins_resources(ctx),
-        "only_operator_keys" => accounts::only_operator_keys_resources(ctx),
-        "no_empty_passwords" => accounts::no_empty_passwords_resources(ctx),
-        "sudo_operators" => accounts::sudo_operators_resources(ctx),
-        "sudo_logging" => accounts::sudo_logging_resources(),
-        "auditd_rules" => logging::auditd_resources(ctx),
-        "time_sync" => logging::time_sync_resources(ctx),
-        "unattended_upgrades" => system::unattended_upgrades_resources(),
-        "core_dumps_disabled" => system::core_dumps_resources(),
-        "luks_encrypted" => luks::resources(ctx)?,
-        _ => Vec::new(),
-    })
+fn custom_handling(name: &str) -> Handling<'_> {
+    let Some(c) = custom::find(name) else {
+        return judged(
+            move |_| {
+                Outcome::error(
+                    format!("unknown custom check {name}"),
+                    "",
+                    Default::default(),
+                )
+            },
+            Enforce::Nothing,
+        );
+    };
+    let enforce = match c.resources {
+        Some(resources) => own(resources),
+        None => Enforce::Nothing,
+    };
+    let login_risk: Option<LoginRisk> = match c.lockout {
+        Lockout::Login(risk) => Some(Box::new(risk)),
+        _ => None,
+    };
+    Handling {
+        login_risk,
+        custom: Some(c),
+        ..judged(c.evaluate, enforce)
+    }
+}
+
+/// Judges one control against the host's facts.
+pub fn evaluate(check: &Check, ctx: &HostCtx) -> Outcome {
+    (handling(check).judge)(ctx)
 }
 
 /// The resources that enforce `controls` (waived ones already removed).
@@ -199,63 +315,20 @@ pub fn enforce(controls: &[&HostControl], ctx: &HostCtx) -> Result<Vec<Resource>
     let mut modules = Vec::new();
     let mut journald = Vec::new();
     let mut login_defs = Vec::new();
+    let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
     for hc in controls {
-        match &hc.control.check {
-            Check::Sshd { option, value } => sshd.push((option.clone(), value.clone())),
-            Check::Sysctl { key, value } => {
-                if kernel::sysctl_applicable(key, ctx).is_ok() {
-                    sysctls.push((key.clone(), value.clone()));
+        match handling(&hc.control.check).enforce {
+            Enforce::Own(resources) => out.extend(resources(ctx)?),
+            Enforce::Shared(Shared::Sshd(k, v)) => sshd.push(pair(k, v)),
+            Enforce::Shared(Shared::Sysctl(k, v)) => {
+                if kernel::sysctl_applicable(k, ctx).is_ok() {
+                    sysctls.push(pair(k, v));
                 }
             }
-            Check::PackagePresent { name } => out.push(Resource::Package {
-                name: name.clone(),
-                present: true,
-            }),
-            Check::PackageAbsent { name } => out.push(Resource::Package {
-                name: name.clone(),
-                present: false,
-            }),
-            Check::Service {
-                name,
-                enabled,
-                active,
-            } => out.push(Resource::Service {
-                name: name.clone(),
-                enabled: *enabled,
-                active: *active,
-                masked: false,
-            }),
-            Check::ServiceMasked { name } => out.push(Resource::Service {
-                name: name.clone(),
-                enabled: None,
-                active: None,
-                masked: true,
-            }),
-            Check::FileMode {
-                path,
-                mode,
-                owner,
-                group,
-            } => out.push(Resource::Perms {
-                path: path.clone(),
-                mode: files::parse_mode(mode)?,
-                owner: owner.clone(),
-                group: group.clone(),
-            }),
-            Check::ModuleBlacklisted { name } => modules.push(name.clone()),
-            Check::LoginDefs { key, value } => login_defs.push((key.clone(), value.clone())),
-            Check::Journald { key, value } => journald.push((key.clone(), value.clone())),
-            Check::FileContent {
-                path,
-                template,
-                mode,
-                owner,
-                group,
-            } => out.push(files::content_resource(
-                path, template, mode, owner, group, ctx,
-            )?),
-            Check::MountOptions { .. } => {} // judged only: mounts come from the disk layout
-            Check::Custom { name } => out.extend(custom_resources(name, ctx)?),
+            Enforce::Shared(Shared::Module(name)) => modules.push(name.to_string()),
+            Enforce::Shared(Shared::LoginDefs(k, v)) => login_defs.push(pair(k, v)),
+            Enforce::Shared(Shared::Journald(k, v)) => journald.push(pair(k, v)),
+            Enforce::Nothing => {}
         }
     }
     if !sshd.is_empty() {
@@ -310,34 +383,17 @@ pub fn paths_to_read(
         .iter()
         .map(|o| format!("/home/{}/.ssh/authorized_keys", o.name))
         .collect();
-    read.extend([
-        ssh::SSHD_CONFIG.to_string(),
-        kernel::SYSCTL_FILE.to_string(),
-        kernel::BLACKLIST_FILE.to_string(),
-        logging::JOURNALD_DROPIN.to_string(),
-        logging::JOURNALD_DROPIN_BEFORE.to_string(),
-        logging::AUDIT_RULES.to_string(),
-        files::LOGIN_DEFS.to_string(),
-        accounts::SUDOERS_OPERATORS.to_string(),
-        accounts::SUDOERS_LOGGING.to_string(),
-        system::AUTO_UPGRADES.to_string(),
-        system::CORE_LIMITS.to_string(),
-        system::COREDUMP_CONF.to_string(),
-        firewall::RULESET_FILE.to_string(),
-        firewall::NFTABLES_CONF.to_string(),
-        mesh::CONFIG_FILE.to_string(),
-    ]);
+    read.extend(ALWAYS_READ.iter().map(|p| p.to_string()));
     let mut stat = vec![mesh::KEY_FILE.to_string()];
     for hc in controls {
-        match &hc.control.check {
-            Check::FileMode { path, .. } => stat.push(path.clone()),
-            Check::FileContent { path, .. } => read.push(path.clone()),
-            _ => {}
+        let h = handling(&hc.control.check);
+        read.extend(h.reads.map(String::from));
+        stat.extend(h.stats.map(String::from));
+        if let Some(c) = h.custom {
+            read.extend(c.files.read.iter().map(|p| p.to_string()));
+            stat.extend(c.files.hash.iter().map(|p| p.to_string()));
         }
     }
-    let (proxy_read, proxy_hash) = proxy::paths(&custom_names(controls));
-    read.extend(proxy_read);
-    stat.extend(proxy_hash);
     stat.extend(read.iter().cloned());
     read.sort();
     read.dedup();
@@ -346,36 +402,81 @@ pub fn paths_to_read(
     (read, stat)
 }
 
-fn custom_names(controls: &[HostControl]) -> Vec<&str> {
+/// The files every run reads, whichever controls are in force: the ones
+/// rampart manages, so plan can diff them.
+const ALWAYS_READ: &[&str] = &[
+    ssh::SSHD_CONFIG,
+    kernel::SYSCTL_FILE,
+    kernel::BLACKLIST_FILE,
+    logging::JOURNALD_DROPIN,
+    logging::JOURNALD_DROPIN_BEFORE,
+    logging::AUDIT_RULES,
+    files::LOGIN_DEFS,
+    accounts::SUDOERS_OPERATORS,
+    accounts::SUDOERS_LOGGING,
+    system::AUTO_UPGRADES,
+    system::CORE_LIMITS,
+    system::COREDUMP_CONF,
+    firewall::RULESET_FILE,
+    firewall::NFTABLES_CONF,
+    mesh::CONFIG_FILE,
+];
+
+/// The registry entries of the custom checks among `controls`.
+fn custom_checks<'a>(
+    controls: impl IntoIterator<Item = &'a HostControl>,
+) -> Vec<&'static CustomCheck> {
     controls
-        .iter()
-        .filter_map(|hc| match &hc.control.check {
-            Check::Custom { name } => Some(name.as_str()),
-            _ => None,
-        })
+        .into_iter()
+        .filter_map(|hc| handling(&hc.control.check).custom)
         .collect()
 }
 
 /// Secret files whose content must not leave the host: the collector
 /// hashes them there (`Facts::file_hashes`).
 pub fn paths_to_hash(controls: &[HostControl]) -> Vec<String> {
-    proxy::paths(&custom_names(controls)).1
+    let mut out: Vec<String> = custom_checks(controls)
+        .iter()
+        .flat_map(|c| c.files.hash.iter().map(|p| p.to_string()))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Live probes: what the control machine observes of a host over the
 /// network, for the controls that judge the host as its clients see it.
-/// Run by `verify` after the facts; stored in `Facts::observed`.
+/// Run by `verify` after the facts, each probe once; stored in
+/// `Facts::observed` by probe name.
 pub async fn observe(
     controls: &[HostControl],
     inv: &crate::inventory::Inventory,
     host: &Host,
 ) -> BTreeMap<String, serde_json::Value> {
     let mut out = BTreeMap::new();
-    if proxy::needs_probe(&custom_names(controls)) {
-        out.insert(
-            proxy::OBSERVATION.to_string(),
-            proxy::observe(inv, host).await,
-        );
+    for probe in custom_checks(controls).iter().filter_map(|c| c.probe) {
+        if !out.contains_key(probe.name) {
+            out.insert(probe.name.to_string(), (probe.observe)(inv, host).await);
+        }
     }
     out
+}
+
+/// Why enforcing these controls would cut rampart's network path to the
+/// host (a firewall that does not admit rampart's address, a mesh change
+/// that drops the path rampart comes over), if it would: the first
+/// reason, in the registry's order.
+pub fn path_risk(controls: &[&HostControl], ctx: &HostCtx) -> Option<String> {
+    let enforced = custom_checks(controls.iter().copied());
+    custom::all()
+        .filter(|c| enforced.iter().any(|e| e.name == c.name))
+        .find_map(|c| match c.lockout {
+            Lockout::Path(risk) => risk(ctx),
+            _ => None,
+        })
+}
+
+/// Why `check` would shut ssh.user out of the host, if it would.
+pub fn login_risk(check: &Check, login: &Login) -> Option<String> {
+    handling(check).login_risk.and_then(|risk| risk(login))
 }

@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::context::HostCtx;
+use super::custom::{CustomCheck, Lockout};
 use super::outcome::{evidence, Outcome};
 use crate::engine::resource::{Handler, Resource, Validate};
 use crate::facts::Probe;
@@ -520,6 +521,16 @@ pub fn lockout_risk(ctx: &HostCtx) -> Option<String> {
         )
     })
 }
+
+/// This area's custom checks (see `custom.rs`).
+pub const CHECKS: &[CustomCheck] = &[
+    CustomCheck {
+        lockout: Lockout::Path(lockout_risk),
+        ..CustomCheck::enforced("firewall_ruleset", evaluate_ruleset, resources)
+    },
+    CustomCheck::judged("firewall_persistent", evaluate_persistent),
+    CustomCheck::judged("firewall_default_drop", evaluate_default_drop),
+];
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! journald retention, auditd rules and time synchronisation.
 
 use super::context::HostCtx;
+use super::custom::CustomCheck;
 use super::outcome::{evidence, Outcome};
 use crate::engine::resource::{Handler, Resource};
 use crate::facts::Probe;
@@ -201,3 +202,13 @@ pub fn time_sync_resources(ctx: &HostCtx) -> Vec<Resource> {
         },
     ]
 }
+
+/// This area's custom checks (see `custom.rs`).
+pub const CHECKS: &[CustomCheck] = &[
+    CustomCheck::enforced("auditd_rules", evaluate_auditd, |ctx| {
+        Ok(auditd_resources(ctx))
+    }),
+    CustomCheck::enforced("time_sync", evaluate_time_sync, |ctx| {
+        Ok(time_sync_resources(ctx))
+    }),
+];

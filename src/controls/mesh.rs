@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::context::HostCtx;
+use super::custom::{CustomCheck, Lockout};
 use super::outcome::Outcome;
 use crate::engine::resource::{Handler, Resource};
 use crate::facts::{Facts, WgPeer};
@@ -528,6 +529,19 @@ pub fn evaluate_preshared_keys(ctx: &HostCtx) -> Outcome {
         .collect();
     Outcome::from_problems(problems, "set for every peer", expected, "wg show wg0 dump")
 }
+
+/// This area's custom checks (see `custom.rs`).
+pub const CHECKS: &[CustomCheck] = &[
+    CustomCheck::judged("mesh_private_key", evaluate_private_key),
+    CustomCheck::judged("mesh_interface", evaluate_interface),
+    CustomCheck {
+        lockout: Lockout::Path(lockout_risk),
+        ..CustomCheck::enforced("mesh_peers", evaluate_peers, resources)
+    },
+    CustomCheck::judged("mesh_handshakes", evaluate_handshakes),
+    CustomCheck::judged("mesh_service", evaluate_service),
+    CustomCheck::judged("mesh_preshared_keys", evaluate_preshared_keys),
+];
 
 #[cfg(test)]
 mod tests {

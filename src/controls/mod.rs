@@ -5,6 +5,7 @@
 mod accounts;
 pub mod catalog;
 pub mod context;
+pub mod custom;
 pub mod dispatch;
 mod files;
 pub mod firewall;
@@ -44,65 +45,6 @@ pub fn first_contact_resources(ctx: &HostCtx) -> Vec<crate::engine::resource::Re
 /// The profiles built into the binary (an inventory's `profiles_dir` overrides them).
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/profiles");
 
-/// The custom checks implemented in Rust (`Check::Custom { name }`).
-pub const CUSTOM_CHECKS: &[&str] = &[
-    "operator_accounts",
-    "only_operator_logins",
-    "only_operator_keys",
-    "no_empty_passwords",
-    "sudo_operators",
-    "sudo_logging",
-    "auditd_rules",
-    "time_sync",
-    "unattended_upgrades",
-    "core_dumps_disabled",
-    "firewall_ruleset",
-    "firewall_persistent",
-    "firewall_default_drop",
-    "mesh_private_key",
-    "mesh_interface",
-    "mesh_peers",
-    "mesh_handshakes",
-    "mesh_service",
-    "mesh_preshared_keys",
-    // luks profile (controls/luks.rs)
-    "luks_encrypted",
-    "luks_cipher",
-    "luks_pbkdf",
-    "luks_keyslots",
-    "luks_escrow",
-    "luks_escrow_opens",
-    "luks_boot_unlock",
-    "luks_mounted",
-    // Edge proxies (controls/proxy/): judged from the host's files…
-    "proxy_config",
-    "proxy_crl",
-    "proxy_upstreams_mesh",
-    "proxy_rate_limits",
-    // …and from the control machine (`verify`'s live probe).
-    "proxy_tls_versions",
-    "proxy_certificate_expiry",
-    "proxy_security_headers",
-    "proxy_client_cert_required",
-    "proxy_http_redirect",
-    "proxy_acme_issuer",
-];
-
-/// Why enforcing these checks would cut rampart off this host, if it would:
-/// a firewall that does not admit rampart's address, a mesh change that
-/// drops the path rampart comes over.
-pub fn lockout_risk(custom_checks: &[&str], ctx: &HostCtx) -> Option<String> {
-    let enforced = |name: &str| custom_checks.contains(&name);
-    enforced("firewall_ruleset")
-        .then(|| firewall::lockout_risk(ctx))
-        .flatten()
-        .or_else(|| {
-            enforced("mesh_peers")
-                .then(|| mesh::lockout_risk(ctx))
-                .flatten()
-        })
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("{file}: {message}")]
@@ -139,10 +81,11 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Profile, CatalogError> {
             )));
         }
         if let Check::Custom { name } = &c.check {
-            if !CUSTOM_CHECKS.contains(&name.as_str()) {
+            if custom::find(name).is_none() {
                 return Err(invalid(format!(
-                    "{}: unknown custom check {name:?}; expected one of {CUSTOM_CHECKS:?}",
-                    c.id
+                    "{}: unknown custom check {name:?}; expected one of {:?}",
+                    c.id,
+                    custom::names()
                 )));
             }
         }

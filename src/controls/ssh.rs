@@ -5,6 +5,7 @@
 //! reads, so rampart's settings win over any drop-in.
 
 use super::context::HostCtx;
+use super::custom::Login;
 use super::outcome::{evidence, Outcome};
 use crate::engine::resource::{Handler, Resource, Validate};
 use crate::facts::Probe;
@@ -80,6 +81,31 @@ pub fn sshd_config(options: &[(String, String)]) -> Resource {
         validate: Some(Validate::Sshd),
         handlers: vec![Handler::ReloadSshd],
         secret: false,
+    }
+}
+
+/// Why setting `option` to `value` would shut ssh.user out, if it would.
+pub fn login_risk(option: &str, value: &str, l: &Login) -> Option<String> {
+    match option {
+        "permitrootlogin" if value == "no" && l.user == "root" => Some(format!(
+            "sets PermitRootLogin no while rampart connects as root; run `rampart provision` and set ssh.user to one of the operators ({})",
+            l.operator_names
+        )),
+        "allowgroups" => {
+            let admitted = l.operator.is_some()
+                && value.split_whitespace().any(|g| g == l.operators_group);
+            (!admitted).then(|| {
+                format!(
+                    "sets AllowGroups {value}, which does not admit ssh.user `{}`; set ssh.user to an operator (members of {}) or add its group",
+                    l.user, l.operators_group
+                )
+            })
+        }
+        "allowusers" if !value.split_whitespace().any(|u| u == l.user) => Some(format!(
+            "sets AllowUsers {value} without ssh.user `{}`",
+            l.user
+        )),
+        _ => None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Automatic security updates and core dumps.
 
 use super::context::HostCtx;
+use super::custom::CustomCheck;
 use super::outcome::{evidence, Outcome};
 use crate::engine::resource::{Handler, Resource};
 
@@ -72,3 +73,13 @@ pub fn core_dumps_resources() -> Vec<Resource> {
         file(COREDUMP_CONF, COREDUMP_CONTENT, vec![Handler::DaemonReload]),
     ]
 }
+
+/// This area's custom checks (see `custom.rs`).
+pub const CHECKS: &[CustomCheck] = &[
+    CustomCheck::enforced("unattended_upgrades", evaluate_unattended_upgrades, |_| {
+        Ok(unattended_upgrades_resources())
+    }),
+    CustomCheck::enforced("core_dumps_disabled", evaluate_core_dumps, |_| {
+        Ok(core_dumps_resources())
+    }),
+];

@@ -188,14 +188,7 @@ pub fn plan(
         .iter()
         .filter(|hc| inv.waiver_for(&hc.control.id, &setup.host, today).is_none())
         .collect();
-    let custom: Vec<&str> = enforced
-        .iter()
-        .filter_map(|hc| match &hc.control.check {
-            crate::controls::Check::Custom { name } => Some(name.as_str()),
-            _ => None,
-        })
-        .collect();
-    if let Some(risk) = crate::controls::lockout_risk(&custom, &ctx) {
+    if let Some(risk) = dispatch::path_risk(&enforced, &ctx) {
         return Err(format!("refused before anything was applied: {risk}"));
     }
     let resources = dispatch::enforce(&enforced, &ctx)?;

@@ -1,7 +1,8 @@
 //! Lockout protection judged before anything is applied: a plan that would
 //! stop rampart's own account from logging in is refused with the fix.
 
-use crate::controls::{Check, HostControl};
+use crate::controls::custom::Login;
+use crate::controls::{dispatch, HostControl};
 use crate::inventory::{Host, Inventory};
 
 /// Reasons `controls` on `host` would lock out `ssh.user`; empty when safe.
@@ -15,39 +16,20 @@ pub fn lockout_risks(
     client_keys: &[String],
 ) -> Vec<String> {
     let user = inv.ssh.user.as_str();
-    let operator = inv.operators.iter().find(|o| o.name == user);
-    let mut risks = Vec::new();
-    for hc in controls {
-        let id = &hc.control.id;
-        match &hc.control.check {
-            Check::Sshd { option, value } if option == "permitrootlogin" && value == "no" && user == "root" => risks.push(format!(
-                "{id} sets PermitRootLogin no while rampart connects as root; run `rampart provision` and set ssh.user to one of the operators ({})",
-                operator_names(inv)
-            )),
-            Check::Sshd { option, value } if option == "allowgroups" => {
-                let groups: Vec<&str> = value.split_whitespace().collect();
-                let in_group = operator.is_some() && groups.contains(&operators_group);
-                if !in_group {
-                    risks.push(format!(
-                        "{id} sets AllowGroups {value}, which does not admit ssh.user `{user}`; set ssh.user to an operator (members of {operators_group}) or add its group"
-                    ));
-                }
-            }
-            Check::Sshd { option, value } if option == "allowusers" && !value.split_whitespace().any(|u| u == user) => {
-                risks.push(format!("{id} sets AllowUsers {value} without ssh.user `{user}`"));
-            }
-            Check::Custom { name } if name == "only_operator_keys" || name == "operator_accounts" => match operator {
-                None if name == "only_operator_keys" => risks.push(format!(
-                    "{id} removes every authorized key that is not an operator's, including those of ssh.user `{user}`; set ssh.user to an operator"
-                )),
-                Some(op) if !client_keys.is_empty() && !op.keys.iter().any(|k| client_keys.iter().any(|c| k.contains(c.as_str()))) => risks.push(format!(
-                    "{id} sets the authorized keys of `{user}` to the inventory's, which do not include the key rampart connects with; add that public key to operator `{user}`"
-                )),
-                _ => {}
-            },
-            _ => {}
-        }
-    }
+    let login = Login {
+        user,
+        operator: inv.operators.iter().find(|o| o.name == user),
+        operator_names: operator_names(inv),
+        operators_group,
+        client_keys,
+    };
+    let mut risks: Vec<String> = controls
+        .iter()
+        .filter_map(|hc| {
+            dispatch::login_risk(&hc.control.check, &login)
+                .map(|risk| format!("{} {risk}", hc.control.id))
+        })
+        .collect();
     risks.sort();
     risks.dedup();
     risks

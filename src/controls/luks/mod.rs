@@ -29,6 +29,7 @@ mod state;
 mod status;
 mod vars;
 
+use super::custom::CustomCheck;
 use crate::inventory::{Host, Inventory};
 pub use checks::{
     evaluate_boot_unlock, evaluate_cipher, evaluate_encrypted, evaluate_escrow,
@@ -168,6 +169,18 @@ pub fn check_wipe(wipe: &[String], hosts: &[&Host]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// This area's custom checks (see `custom.rs`).
+pub const CHECKS: &[CustomCheck] = &[
+    CustomCheck::enforced("luks_encrypted", evaluate_encrypted, resources),
+    CustomCheck::judged("luks_cipher", evaluate_cipher),
+    CustomCheck::judged("luks_pbkdf", evaluate_pbkdf),
+    CustomCheck::judged("luks_keyslots", evaluate_keyslots),
+    CustomCheck::judged("luks_escrow", evaluate_escrow),
+    CustomCheck::judged("luks_escrow_opens", evaluate_escrow_opens),
+    CustomCheck::judged("luks_boot_unlock", evaluate_boot_unlock),
+    CustomCheck::judged("luks_mounted", evaluate_mounted),
+];
 
 #[cfg(test)]
 mod tests;

@@ -19,7 +19,10 @@ pub mod material;
 pub mod probe;
 pub mod render;
 
+use futures::future::LocalBoxFuture;
+
 use super::context::HostCtx;
+use super::custom::{CustomCheck, Files, LiveProbe};
 use super::outcome::Outcome;
 use crate::inventory::{Host, Inventory};
 
@@ -38,50 +41,13 @@ pub const SERVER_KEY: &str = "/etc/nginx/rampart/server.key";
 pub const CLIENT_CA: &str = "/etc/nginx/rampart/client-ca.crt";
 pub const CLIENT_CRL: &str = "/etc/nginx/rampart/client-crl.pem";
 
-/// The custom checks of this area, judged from the host's files.
-pub const FILE_CHECKS: &[&str] = &[
-    "proxy_config",
-    "proxy_crl",
-    "proxy_upstreams_mesh",
-    "proxy_rate_limits",
-];
-/// The custom checks judged from the control machine's probe.
-pub const LIVE_CHECKS: &[&str] = &[
-    "proxy_tls_versions",
-    "proxy_certificate_expiry",
-    "proxy_security_headers",
-    "proxy_client_cert_required",
-    "proxy_http_redirect",
-    "proxy_acme_issuer",
-];
 /// Name of the probe in `Facts::observed`.
 pub const OBSERVATION: &str = "edge";
 /// The deployed CRL must stay valid at least this long.
 const CRL_MIN_DAYS: i64 = 30;
 
-fn is_ours(name: &str) -> bool {
-    FILE_CHECKS.contains(&name) || LIVE_CHECKS.contains(&name)
-}
-
 /// Public files compared by content.
 pub const READ: &[&str] = &[NGINX_CONF, SERVER_CERT, CLIENT_CA, CLIENT_CRL];
-
-/// What the host's custom checks need read (public files) and hashed (the key).
-pub fn paths(custom: &[&str]) -> (Vec<String>, Vec<String>) {
-    if custom.iter().any(|n| is_ours(n)) {
-        (
-            READ.iter().map(|p| p.to_string()).collect(),
-            vec![SERVER_KEY.to_string()],
-        )
-    } else {
-        (Vec::new(), Vec::new())
-    }
-}
-
-/// Whether any of these custom checks needs the live probe.
-pub fn needs_probe(custom: &[&str]) -> bool {
-    custom.iter().any(|n| LIVE_CHECKS.contains(n))
-}
 
 /// Probes the edge from the control machine (see `probe.rs`).
 pub async fn observe(inv: &Inventory, host: &Host) -> serde_json::Value {
@@ -100,20 +66,54 @@ fn with_expected(mut o: Outcome, expected: &str) -> Outcome {
     o
 }
 
-pub fn evaluate(name: &str, ctx: &HostCtx) -> Option<Outcome> {
-    Some(match name {
-        "proxy_config" => evaluate_config(ctx),
-        "proxy_crl" => evaluate_crl(ctx),
-        "proxy_upstreams_mesh" => evaluate_upstreams_mesh(ctx),
-        "proxy_rate_limits" => evaluate_rate_limits(ctx),
-        "proxy_tls_versions" => evaluate_tls_versions(ctx),
-        "proxy_certificate_expiry" => evaluate_certificate_expiry(ctx),
-        "proxy_security_headers" => evaluate_security_headers(ctx),
-        "proxy_client_cert_required" => evaluate_client_cert_required(ctx),
-        "proxy_http_redirect" => evaluate_http_redirect(ctx),
-        "proxy_acme_issuer" => evaluate_acme_issuer(ctx),
-        _ => return None,
-    })
+/// This area's custom checks (see `custom.rs`): judged from the host's
+/// copies of the edge's files…
+pub const CHECKS: &[CustomCheck] = &[
+    CustomCheck {
+        files: EDGE_FILES,
+        ..CustomCheck::enforced("proxy_config", evaluate_config, resources)
+    },
+    on_files("proxy_crl", evaluate_crl),
+    on_files("proxy_upstreams_mesh", evaluate_upstreams_mesh),
+    on_files("proxy_rate_limits", evaluate_rate_limits),
+    // …and from the control machine (`verify`'s live probe).
+    live("proxy_tls_versions", evaluate_tls_versions),
+    live("proxy_certificate_expiry", evaluate_certificate_expiry),
+    live("proxy_security_headers", evaluate_security_headers),
+    live("proxy_client_cert_required", evaluate_client_cert_required),
+    live("proxy_http_redirect", evaluate_http_redirect),
+    live("proxy_acme_issuer", evaluate_acme_issuer),
+];
+
+/// What every check of this area reads: the public files by content, the
+/// key by hash.
+const EDGE_FILES: Files = Files {
+    read: READ,
+    hash: &[SERVER_KEY],
+};
+
+/// The edge as its clients see it (`probe.rs`).
+static EDGE_PROBE: LiveProbe = LiveProbe {
+    name: OBSERVATION,
+    observe: observe_boxed,
+};
+
+const fn on_files(name: &'static str, evaluate: fn(&HostCtx) -> Outcome) -> CustomCheck {
+    CustomCheck {
+        files: EDGE_FILES,
+        ..CustomCheck::judged(name, evaluate)
+    }
+}
+
+const fn live(name: &'static str, evaluate: fn(&HostCtx) -> Outcome) -> CustomCheck {
+    CustomCheck {
+        probe: Some(&EDGE_PROBE),
+        ..on_files(name, evaluate)
+    }
+}
+
+fn observe_boxed<'a>(inv: &'a Inventory, host: &'a Host) -> LocalBoxFuture<'a, serde_json::Value> {
+    Box::pin(observe(inv, host))
 }
 
 #[cfg(test)]

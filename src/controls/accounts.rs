@@ -404,7 +404,42 @@ pub const CHECKS: &[CustomCheck] = &[
     CustomCheck::enforced("sudo_logging", evaluate_sudo_logging, |_| {
         Ok(sudo_logging_resources())
     }),
+    CustomCheck::judged("sole_uid_zero", evaluate_sole_uid_zero),
 ];
+
+/// ACC-08: root is the only account with UID 0. Any other is root under
+/// another name, outside the operators' accounts and sudo's log: the
+/// classic hidden way back in. Judged only: which account is the intruder
+/// (and what owns its files) is the operator's call, not rampart's.
+pub fn evaluate_sole_uid_zero(ctx: &HostCtx) -> Outcome {
+    let expected = "root is the only account with UID 0";
+    let users = &ctx.facts.users;
+    // Without root at UID 0 the account list is missing or unreadable:
+    // an empty list must not pass.
+    if !users.iter().any(|u| u.name == "root" && u.uid == 0) {
+        return Outcome::error(
+            "the account list has no root with UID 0: getent passwd was not read",
+            expected,
+            evidence("getent passwd", ""),
+        );
+    }
+    let others: Vec<&str> = users
+        .iter()
+        .filter(|u| u.uid == 0 && u.name != "root")
+        .map(|u| u.name.as_str())
+        .collect();
+    let observed = if others.is_empty() {
+        "only root has UID 0".to_string()
+    } else {
+        format!("UID 0 is also held by {}", others.join(", "))
+    };
+    Outcome::judge(
+        others.is_empty(),
+        observed.clone(),
+        expected,
+        evidence("getent passwd", observed),
+    )
+}
 
 /// Setting ssh.user's authorized keys to the inventory's must keep the key
 /// rampart connects with.
@@ -444,5 +479,44 @@ mod tests {
             key_id("no-pty ssh-ed25519 AAAA other-comment")
         );
         assert_ne!(key_id("ssh-ed25519 AAAA"), key_id("ssh-ed25519 BBBB"));
+    }
+
+    #[test]
+    fn a_second_uid_zero_account_fails_and_no_account_list_is_an_error() {
+        let mut facts: crate::facts::Facts =
+            serde_json::from_str(include_str!("../../tests/fixtures/facts/fresh.json"))
+                .expect("recorded facts parse");
+        let inv = crate::inventory::Inventory::parse(
+            std::path::Path::new("inventory.yaml"),
+            "hosts:\n  h: {address: 192.0.2.1, roles: [base]}\n",
+        )
+        .expect("inventory");
+        let judge = |facts: &crate::facts::Facts| {
+            evaluate_sole_uid_zero(&HostCtx {
+                host: &inv.hosts[0],
+                inventory: &inv,
+                facts,
+                vars: &Default::default(),
+                mesh: &Default::default(),
+            })
+        };
+        assert_eq!(
+            judge(&facts).status,
+            crate::controls::Status::Pass,
+            "as recorded: root alone"
+        );
+        let mut toor = facts.users[0].clone();
+        toor.name = "toor".into();
+        toor.uid = 0;
+        facts.users.push(toor);
+        let o = judge(&facts);
+        assert_eq!(o.status, crate::controls::Status::Fail);
+        assert_eq!(o.observed, "UID 0 is also held by toor");
+        facts.users.clear();
+        assert_eq!(
+            judge(&facts).status,
+            crate::controls::Status::Error,
+            "no list is no pass"
+        );
     }
 }

@@ -118,6 +118,7 @@ fn exit_for(e: &anyhow::Error) -> Exit {
 /// closed pipe; like any Unix tool, rampart just ends there instead.
 fn restore_default_sigpipe() {
     use nix::sys::signal::{signal, SigHandler, Signal};
+    #[allow(unsafe_code)]
     // SAFETY: called first thing in main, before any thread exists; the
     // default disposition installs no handler code.
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };

@@ -236,6 +236,10 @@ pub fn boot(host: &LabHost, machine: &str) -> Result<i32, LabError> {
     cmd.env("SYSTEMD_NSPAWN_API_VFS_WRITABLE", "network");
     cmd.stdin(Stdio::null()).stdout(log).stderr(log_err);
     // Its own session, so the container outlives the `lab up` process.
+    #[allow(unsafe_code)]
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe calls are allowed: setsid(2) is one, and the closure
+    // neither allocates nor takes a lock (the error is built from errno).
     unsafe {
         cmd.pre_exec(|| {
             nix::unistd::setsid()

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod context;
 pub mod custom;
 pub mod dispatch;
+pub mod doc;
 mod files;
 pub mod firewall;
 mod kernel;

@@ -593,6 +593,11 @@ fn crypttab_entry<'a>(crypttab: &'a str, mapper: &str) -> Option<Vec<&'a str>> {
 
 fn boot_unlock_problems(v: &Volume, uuid: Option<&str>, facts: &Facts) -> Option<String> {
     let mut p = Vec::new();
+    // Without the generator nothing reads /etc/crypttab: the boot waits for
+    // the mapper device, gives up, and the volume stays closed (LUKS-11).
+    if facts.luks.crypttab_generator == Some(false) {
+        p.push("nothing reads /etc/crypttab at boot (no systemd-cryptsetup-generator)".to_string());
+    }
     match crypttab_entry(facts.luks.crypttab.as_deref().unwrap_or(""), &v.mapper) {
         None => p.push(format!("no /etc/crypttab entry {}", v.mapper)),
         Some(f) => {
@@ -1962,6 +1967,11 @@ mod tests {
         assert!(judge(&loose, evaluate_boot_unlock)
             .observed
             .contains("is 644 root:root (expected 400 root:root)"));
+        let mut no_generator = formatted.clone();
+        no_generator.luks.crypttab_generator = Some(false);
+        let unread = judge(&no_generator, evaluate_boot_unlock);
+        assert_eq!(unread.status, crate::controls::Status::Fail);
+        assert!(unread.observed.contains("nothing reads /etc/crypttab at boot"));
     }
 
     #[test]

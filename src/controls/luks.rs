@@ -1971,7 +1971,9 @@ mod tests {
         no_generator.luks.crypttab_generator = Some(false);
         let unread = judge(&no_generator, evaluate_boot_unlock);
         assert_eq!(unread.status, crate::controls::Status::Fail);
-        assert!(unread.observed.contains("nothing reads /etc/crypttab at boot"));
+        assert!(unread
+            .observed
+            .contains("nothing reads /etc/crypttab at boot"));
     }
 
     #[test]

@@ -60,7 +60,7 @@ fn a_rampart_formatted_volume_passes_what_can_be_judged_here() {
         ids,
         [
             "LUKS-01", "LUKS-02", "LUKS-03", "LUKS-04", "LUKS-05", "LUKS-06", "LUKS-07", "LUKS-08",
-            "LUKS-09", "LUKS-10"
+            "LUKS-09", "LUKS-10", "LUKS-11"
         ]
     );
     for (id, status) in &results {

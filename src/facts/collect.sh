@@ -87,6 +87,8 @@ grep -w device-mapper /proc/devices 2>/dev/null | sed 's/^ */dm-major=/'
 # Not loaded until first used (a fresh VM): the module on disk for this kernel.
 grep -qs '/dm-mod\.ko' "/lib/modules/$(uname -r)/modules.dep" && echo 'dm-module=1'
 have cryptsetup && cryptsetup --version 2>/dev/null | sed 's/^/cryptsetup=/'
+# What opens /etc/crypttab's volumes at boot (package systemd-cryptsetup on 13).
+if [ -x /usr/lib/systemd/system-generators/systemd-cryptsetup-generator ] || [ -x /lib/systemd/system-generators/systemd-cryptsetup-generator ]; then echo 'crypttab-generator=1'; else echo 'crypttab-generator=0'; fi
 s luks-disks
 for d in $RAMPART_DISKS; do
   printf '@@disk %s\n' "$d"

@@ -287,6 +287,9 @@ pub struct LuksFacts {
     pub device_mapper: bool,
     /// `cryptsetup --version`, when installed.
     pub cryptsetup: Option<String>,
+    /// systemd's crypttab generator is installed, so /etc/crypttab is read
+    /// at boot; `None` in facts recorded before the collector reported it.
+    pub crypttab_generator: Option<bool>,
     /// Per declared disk: what wipefs, sysfs holders and swap show.
     pub disks: BTreeMap<String, LuksDiskProbe>,
     /// `blkid -p` of every block device node on the host, by path.

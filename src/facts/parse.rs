@@ -672,6 +672,7 @@ pub fn luks(
         device_mapper: env_value("dm-control").is_some()
             && (env_value("dm-major").is_some() || env_value("dm-module").is_some()),
         cryptsetup: env_value("cryptsetup"),
+        crypttab_generator: env_value("crypttab-generator").map(|v| v == "1"),
         disks: luks_disks(disks),
         probes: blkid_probes(blkid),
         keyfiles: file_modes(keyfiles),

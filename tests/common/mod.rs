@@ -178,6 +178,8 @@ impl Lab {
             "StrictHostKeyChecking=yes",
             "-o",
             "LogLevel=ERROR",
+            "-o",
+            "ConnectTimeout=10",
         ])
         .arg("-o")
         .arg(format!(
@@ -272,4 +274,87 @@ pub fn wait_for_handshakes(lab: &Lab, hosts: &[usize], peers: usize) {
         std::thread::sleep(std::time::Duration::from_secs(1));
     }
     panic!("handshakes did not complete within 30 s");
+}
+
+/// The VM lab of `tests/lab_vm_*.rs`: host 1 a container, hosts 2 and 3
+/// QEMU virtual machines, each with a blank 64 MiB data disk (/dev/vdb).
+/// The test binaries share it (one boot per suite run) and each leaves it
+/// in a state the other accepts.
+pub fn vm_lab() -> Lab {
+    lab_with("t-vm", 3, "10.124.20.0/24", Some(64), &["--vms", "2"])
+}
+
+/// A lab host's `/proc/sys/kernel/random/boot_id` (through `ops`), or None
+/// while it cannot be reached.
+pub fn boot_id(lab: &Lab, i: usize) -> Option<String> {
+    let out = lab.sudo(i, "cat /proc/sys/kernel/random/boot_id");
+    let id = text(&out.stdout).trim().to_string();
+    (out.status.success() && !id.is_empty()).then_some(id)
+}
+
+/// Reboots the VM hosts `hosts` (all at once) and waits, bounded by
+/// `limit`, until each is back with a new boot id and has finished booting
+/// (`systemctl is-system-running --wait`). Returns each host's seconds from
+/// the reboot command to a finished boot.
+pub fn reboot_and_wait(lab: &Lab, hosts: &[usize], limit: std::time::Duration) -> Vec<f32> {
+    let before: Vec<String> = hosts
+        .iter()
+        .map(|&i| boot_id(lab, i).unwrap_or_else(|| panic!("host {i} answers before its reboot")))
+        .collect();
+    let started = std::time::Instant::now();
+    for &i in hosts {
+        // The connection may drop before ssh reports the command's status.
+        let _ = lab.sudo(i, "systemd-run --quiet --on-active=1 systemctl reboot");
+    }
+    let mut secs = vec![None; hosts.len()];
+    while secs.iter().any(Option::is_none) {
+        assert!(
+            started.elapsed() < limit,
+            "hosts {hosts:?} did not come back from a reboot within {limit:?} (console logs under {})",
+            lab_state_dir(&lab.name).display()
+        );
+        for (n, &i) in hosts.iter().enumerate() {
+            if secs[n].is_some() {
+                continue;
+            }
+            if boot_id(lab, i).is_some_and(|id| id != before[n]) {
+                let state = lab.sudo(i, "timeout 300 systemctl is-system-running --wait");
+                eprintln!(
+                    "host {i} rebooted: {} after {:.0}s",
+                    text(&state.stdout).trim(),
+                    started.elapsed().as_secs_f32()
+                );
+                secs[n] = Some(started.elapsed().as_secs_f32());
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_secs(3));
+    }
+    secs.into_iter().flatten().collect()
+}
+
+/// Statuses of a `verify --format json` run: (host, id) → (status, reason).
+pub fn verify_results(
+    out: &Output,
+) -> std::collections::BTreeMap<(String, String), (String, String)> {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "verify JSON ({e}): {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    });
+    v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            let reason = r["reason"]
+                .as_str()
+                .or(r["observed"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            ((s("host"), s("id")), (s("status"), reason))
+        })
+        .collect()
 }

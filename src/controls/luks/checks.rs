@@ -247,6 +247,11 @@ pub(super) fn boot_unlock_problems(
     facts: &Facts,
 ) -> Option<String> {
     let mut p = Vec::new();
+    // Without the generator nothing reads /etc/crypttab: the boot waits for
+    // the mapper device, gives up, and the volume stays closed (LUKS-11).
+    if facts.luks.crypttab_generator == Some(false) {
+        p.push("nothing reads /etc/crypttab at boot (no systemd-cryptsetup-generator)".to_string());
+    }
     match crypttab_entry(facts.luks.crypttab.as_deref().unwrap_or(""), &v.mapper) {
         None => p.push(format!("no /etc/crypttab entry {}", v.mapper)),
         Some(f) => {

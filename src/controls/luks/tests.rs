@@ -578,6 +578,13 @@ fn checks_judge_recorded_hosts() {
     assert!(judge(&loose, evaluate_boot_unlock)
         .observed
         .contains("is 644 root:root (expected 400 root:root)"));
+    let mut no_generator = formatted.clone();
+    no_generator.luks.crypttab_generator = Some(false);
+    let unread = judge(&no_generator, evaluate_boot_unlock);
+    assert_eq!(unread.status, crate::controls::Status::Fail);
+    assert!(unread
+        .observed
+        .contains("nothing reads /etc/crypttab at boot"));
 }
 
 #[test]

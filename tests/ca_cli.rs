@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use age::secrecy::ExposeSecret;
-use common::{rampart, text};
+use common::{age_identity, rampart, text};
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -19,13 +19,7 @@ struct Setup {
 
 fn setup() -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
-    let key = age::x25519::Identity::generate();
-    let identity = dir.path().join("operator.agekey");
-    std::fs::write(
-        &identity,
-        format!("# operator\n{}\n", key.to_string().expose_secret()),
-    )
-    .expect("identity");
+    let (key, identity) = age_identity(dir.path());
     let inventory = dir.path().join("inventory.yaml");
     std::fs::write(
         &inventory,

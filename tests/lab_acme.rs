@@ -24,8 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use age::secrecy::ExposeSecret;
-use common::{lab, rampart, start_backend, text, Lab};
+use common::{age_identity, lab, rampart, start_backend, text, Lab};
 
 const EDGE: usize = 1;
 const APP: usize = 2;
@@ -186,9 +185,7 @@ fn inventory_text(lab: &Lab, recipient: &str, renew_days: u32) -> impl FnOnce(St
 fn setup() -> Setup {
     let lab = lab("t-acme", 2, "10.124.7.0/24", None);
     let dir = tempfile::tempdir().expect("tempdir");
-    let key = age::x25519::Identity::generate();
-    let identity = dir.path().join("operator.agekey");
-    std::fs::write(&identity, key.to_string().expose_secret()).expect("identity");
+    let (key, identity) = age_identity(dir.path());
     let recipient = key.to_public().to_string();
     // The inventory names Pebble's CA as ca_bundle: it exists from the start.
     pebble_tls(dir.path());

@@ -11,12 +11,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Instant;
 
-use age::secrecy::ExposeSecret;
-use common::{lab, lab_state_dir, rampart, text, Lab};
+use common::{age_identity, lab, lab_state_dir, rampart, text, Lab};
 use serde_json::Value;
 
 fn luks_lab() -> Lab {
@@ -114,13 +113,7 @@ fn blank_disk_becomes_escrowed_luks2_data_is_refused_and_rotation_keeps_it_opena
     let started = Instant::now();
     let lab = luks_lab();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let identity = age::x25519::Identity::generate();
-    let id_file: PathBuf = tmp.path().join("age-identity.txt");
-    std::fs::write(
-        &id_file,
-        format!("{}\n", identity.to_string().expose_secret()),
-    )
-    .expect("identity");
+    let (identity, id_file) = age_identity(tmp.path());
     let recipient = identity.to_public().to_string();
     let inv = lab.variant(tmp.path(), |t| {
         t.replace(

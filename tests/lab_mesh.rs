@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{lab, rampart, text, wait_for_handshakes, Lab};
+use common::{age_identity, lab, rampart, text, wait_for_handshakes, Lab};
 
 const EDGE: usize = 1;
 const APP: usize = 2;
@@ -46,9 +46,7 @@ fn inventory(lab: &Lab, dir: &std::path::Path, recipient: &str) -> std::path::Pa
 /// The operator's age identity beside the inventory: it seals the mesh's
 /// preshared keys and opens rampart's CA (the edge's certificate).
 fn identity_file(inv: &std::path::Path) -> std::path::PathBuf {
-    inv.parent()
-        .expect("inventory dir")
-        .join("age-identity.txt")
+    inv.parent().expect("inventory dir").join("operator.agekey")
 }
 
 fn run(inv: &std::path::Path, args: &[&str]) -> std::process::Output {
@@ -187,13 +185,8 @@ fn assert_flows(lab: &Lab) {
 fn mesh_and_firewall_admit_exactly_the_declared_flows_and_repair_drift() {
     let lab = lab("t-mesh", 4, "10.124.5.0/24", None);
     let tmp = tempfile::tempdir().expect("tempdir");
-    let identity = age::x25519::Identity::generate();
+    let (identity, _) = age_identity(tmp.path());
     let inv = inventory(&lab, tmp.path(), &identity.to_public().to_string());
-    {
-        use age::secrecy::ExposeSecret;
-        std::fs::write(identity_file(&inv), identity.to_string().expose_secret())
-            .expect("identity written");
-    }
     let inv_text = std::fs::read_to_string(&inv).expect("read");
     assert_eq!(inv_text.matches("mesh_address").count(), 3, "{inv_text}");
 

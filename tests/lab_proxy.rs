@@ -14,8 +14,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use age::secrecy::ExposeSecret;
-use common::{lab, rampart, start_backend, text, Lab};
+use common::{age_identity, lab, rampart, start_backend, text, Lab};
 
 const EDGE: usize = 1;
 const APP: usize = 2;
@@ -38,9 +37,7 @@ struct Setup {
 fn setup() -> Setup {
     let lab = lab("t-proxy", 2, "10.124.6.0/24", None);
     let dir = tempfile::tempdir().expect("tempdir");
-    let key = age::x25519::Identity::generate();
-    let identity = dir.path().join("operator.agekey");
-    std::fs::write(&identity, key.to_string().expose_secret()).expect("identity");
+    let (key, identity) = age_identity(dir.path());
     let recipient = key.to_public().to_string();
     let inventory = lab.variant(dir.path(), |t| {
         let mut t = t.replace(

@@ -65,14 +65,10 @@ fn refuse_lockouts(p: &Prepared, client_keys: &[String]) -> anyhow::Result<()> {
             }
         }
     }
-    if risks.is_empty() {
-        return Ok(());
-    }
-    Err(UsageError(format!(
-        "refused: these changes would lock rampart out; nothing was applied.\n  {}",
-        risks.join("\n  ")
-    ))
-    .into())
+    refuse_any(
+        "refused: these changes would lock rampart out; nothing was applied.",
+        &risks,
+    )
 }
 
 /// Inventory problems the luks profile finds before connecting (no
@@ -83,14 +79,16 @@ fn refuse_luks_input(p: &Prepared, wipe: &[String]) -> anyhow::Result<()> {
     if let Err(e) = crate::controls::luks::check_wipe(wipe, &p.hosts()) {
         problems.push(e);
     }
+    refuse_any("refused; nothing was applied:", &problems)
+}
+
+/// A refusal (exit 2) listing every problem under `head`, one a line, so the
+/// operator sees them all at once; none: go on.
+fn refuse_any(head: &str, problems: &[String]) -> anyhow::Result<()> {
     if problems.is_empty() {
         return Ok(());
     }
-    Err(UsageError(format!(
-        "refused; nothing was applied:\n  {}",
-        problems.join("\n  ")
-    ))
-    .into())
+    Err(UsageError(format!("{head}\n  {}", problems.join("\n  "))).into())
 }
 
 /// The mesh hosts of this run meet at a rendezvous to learn each other's

@@ -156,6 +156,50 @@ impl Default for HttpOptions {
     }
 }
 
+/// The builder and constructor methods every provider's config and client
+/// share, written once: `with_http` and `from_env` on the config (and
+/// `with_endpoint` where the base URL is a plain URL; OVH resolves short
+/// names instead), `from_env` and `endpoint` on the client. Inherent
+/// methods, so callers need no trait in scope.
+macro_rules! provider_builders {
+    ($config:ident, $client:ident, endpoint) => {
+        impl $config {
+            /// Points the client at another base URL (e.g. a test server).
+            pub fn with_endpoint(mut self, endpoint: &str) -> Result<Self, ProviderError> {
+                self.endpoint = normalise_endpoint(PROVIDER, ENV_ENDPOINT, endpoint)?;
+                Ok(self)
+            }
+        }
+        provider_builders!($config, $client);
+    };
+    ($config:ident, $client:ident) => {
+        impl $config {
+            pub fn with_http(mut self, http: HttpOptions) -> Self {
+                self.http = http;
+                self
+            }
+
+            /// Reads the provider's variables from the process environment.
+            pub fn from_env() -> Result<Self, ProviderError> {
+                Self::from_lookup(&process_env)
+            }
+        }
+
+        impl $client {
+            /// A client configured from the process environment.
+            pub fn from_env() -> Result<Self, ProviderError> {
+                Self::new($config::from_env()?)
+            }
+
+            /// The base URL in use.
+            pub fn endpoint(&self) -> &str {
+                &self.endpoint
+            }
+        }
+    };
+}
+pub(crate) use provider_builders;
+
 #[cfg(test)]
 mod tests {
     use super::*;

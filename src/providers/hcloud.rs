@@ -27,7 +27,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::config::{
-    lookup_nonempty, normalise_endpoint, process_env, EnvLookup, HttpOptions, Secret,
+    lookup_nonempty, normalise_endpoint, process_env, provider_builders, EnvLookup, HttpOptions,
+    Secret,
 };
 use super::error::{ApiError, ProviderError, RateLimitError};
 use super::http::{build_url, decode, endpoint_name, Reply, Transport};
@@ -90,22 +91,6 @@ impl HcloudConfig {
         }
     }
 
-    /// Points the client at another base URL (e.g. a test server).
-    pub fn with_endpoint(mut self, endpoint: &str) -> Result<Self, ProviderError> {
-        self.endpoint = normalise_endpoint(PROVIDER, ENV_ENDPOINT, endpoint)?;
-        Ok(self)
-    }
-
-    pub fn with_http(mut self, http: HttpOptions) -> Self {
-        self.http = http;
-        self
-    }
-
-    /// Reads `HCLOUD_TOKEN` and `HCLOUD_ENDPOINT` from the process environment.
-    pub fn from_env() -> Result<Self, ProviderError> {
-        Self::from_lookup(&process_env)
-    }
-
     /// Reads the variables through `lookup` (see [`EnvLookup`]).
     pub fn from_lookup(lookup: EnvLookup<'_>) -> Result<Self, ProviderError> {
         let token = lookup_nonempty(lookup, ENV_TOKEN).ok_or(ProviderError::MissingCredential {
@@ -157,16 +142,6 @@ impl HcloudClient {
             options: config.http,
             http,
         })
-    }
-
-    /// A client configured from `HCLOUD_TOKEN` / `HCLOUD_ENDPOINT`.
-    pub fn from_env() -> Result<Self, ProviderError> {
-        Self::new(HcloudConfig::from_env()?)
-    }
-
-    /// The base URL in use.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
     }
 
     // --- servers --------------------------------------------------------
@@ -805,3 +780,5 @@ mod tests {
         );
     }
 }
+
+provider_builders!(HcloudConfig, HcloudClient, endpoint);

@@ -27,7 +27,8 @@ use sha1::{Digest, Sha1};
 use tokio::sync::OnceCell;
 
 use super::config::{
-    lookup_nonempty, normalise_endpoint, process_env, EnvLookup, HttpOptions, Secret,
+    lookup_nonempty, normalise_endpoint, process_env, provider_builders, EnvLookup, HttpOptions,
+    Secret,
 };
 use super::error::{ApiError, ProviderError};
 use super::http::{build_url, decode, endpoint_name, unix_now, Reply, Transport};
@@ -140,15 +141,6 @@ impl OvhConfig {
             consumer_key,
             http: HttpOptions::default(),
         })
-    }
-
-    pub fn with_http(mut self, http: HttpOptions) -> Self {
-        self.http = http;
-        self
-    }
-
-    pub fn from_env() -> Result<Self, ProviderError> {
-        Self::from_lookup(&process_env)
     }
 
     pub fn from_lookup(lookup: EnvLookup<'_>) -> Result<Self, ProviderError> {
@@ -320,14 +312,6 @@ impl OvhClient {
             http,
             time_delta: Arc::new(OnceCell::new()),
         })
-    }
-
-    pub fn from_env() -> Result<Self, ProviderError> {
-        Self::new(OvhConfig::from_env()?)
-    }
-
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
     }
 
     /// `GET /auth/time`: the API's clock, in Unix seconds (unauthenticated).
@@ -706,3 +690,5 @@ mod tests {
         }
     }
 }
+
+provider_builders!(OvhConfig, OvhClient);

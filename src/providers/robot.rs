@@ -24,7 +24,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::config::{
-    lookup_first, lookup_nonempty, normalise_endpoint, process_env, EnvLookup, HttpOptions, Secret,
+    lookup_first, lookup_nonempty, normalise_endpoint, process_env, provider_builders, EnvLookup,
+    HttpOptions, Secret,
 };
 use super::error::{ApiError, ProviderError, RateLimitError};
 use super::http::{build_url, decode, endpoint_name, Reply, Transport};
@@ -73,20 +74,6 @@ impl RobotConfig {
             password,
             http: HttpOptions::default(),
         }
-    }
-
-    pub fn with_endpoint(mut self, endpoint: &str) -> Result<Self, ProviderError> {
-        self.endpoint = normalise_endpoint(PROVIDER, ENV_ENDPOINT, endpoint)?;
-        Ok(self)
-    }
-
-    pub fn with_http(mut self, http: HttpOptions) -> Self {
-        self.http = http;
-        self
-    }
-
-    pub fn from_env() -> Result<Self, ProviderError> {
-        Self::from_lookup(&process_env)
     }
 
     pub fn from_lookup(lookup: EnvLookup<'_>) -> Result<Self, ProviderError> {
@@ -317,14 +304,6 @@ impl RobotClient {
         })
     }
 
-    pub fn from_env() -> Result<Self, ProviderError> {
-        Self::new(RobotConfig::from_env()?)
-    }
-
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
     /// `GET /server`: all dedicated servers of the account. (The
     /// [`Provider`] method `list_servers` gives them as [`ProviderServer`]s.)
     pub async fn list_dedicated_servers(&self) -> Result<Vec<RobotServer>, ProviderError> {
@@ -552,3 +531,5 @@ mod tests {
         );
     }
 }
+
+provider_builders!(RobotConfig, RobotClient, endpoint);

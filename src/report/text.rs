@@ -3,18 +3,9 @@
 
 use std::fmt::Write;
 
+use super::document::status_rank;
 use super::{HostState, VerifyRun};
 use crate::controls::Status;
-
-fn rank(s: Status) -> u8 {
-    match s {
-        Status::Fail => 0,
-        Status::Error => 1,
-        Status::Waived => 2,
-        Status::NotApplicable => 3,
-        Status::Pass => 4,
-    }
-}
 
 pub fn render(run: &VerifyRun, show_passed: bool) -> String {
     let mut out = String::new();
@@ -30,7 +21,13 @@ pub fn render(run: &VerifyRun, show_passed: bool) -> String {
             continue;
         }
         let mut results: Vec<_> = run.results.iter().filter(|r| r.host == h.host).collect();
-        results.sort_by_key(|r| (rank(r.status), std::cmp::Reverse(r.severity), r.id.clone()));
+        results.sort_by_key(|r| {
+            (
+                status_rank(r.status),
+                std::cmp::Reverse(r.severity),
+                r.id.clone(),
+            )
+        });
         for r in results {
             match r.status {
                 Status::Fail | Status::Error => {

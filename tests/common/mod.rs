@@ -215,6 +215,18 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// A fresh age identity written to `dir/operator.agekey` (the operator's
+/// key file, as `RAMPART_AGE_IDENTITY` names it); its public half is the
+/// inventory's recipient.
+pub fn age_identity(dir: &Path) -> (age::x25519::Identity, PathBuf) {
+    use age::secrecy::ExposeSecret;
+    let identity = age::x25519::Identity::generate();
+    let file = dir.join("operator.agekey");
+    std::fs::write(&file, format!("{}\n", identity.to_string().expose_secret()))
+        .expect("identity written");
+    (identity, file)
+}
+
 /// A fresh ed25519 key pair at `dir/name` (and `.pub`), made by ssh-keygen.
 pub fn keygen(dir: &Path, name: &str) -> PathBuf {
     let key = dir.join(name);

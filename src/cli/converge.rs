@@ -9,10 +9,10 @@ use crate::controls::mesh::Directory;
 use crate::controls::proxy::acme;
 use crate::engine::converge::{apply_changes, Applied};
 use crate::engine::fleet::{self, Rendezvous};
-use crate::engine::host::{self, HostSetup};
+use crate::engine::host;
 use crate::engine::resource::Change;
-use crate::engine::safety;
 use crate::facts::Facts;
+use crate::ops::converge::{self as ops, failure_text, is_edge};
 use crate::report::time;
 use crate::transport::{HostOutcome, Reconnect};
 
@@ -22,90 +22,31 @@ use super::context::{
 };
 use super::{summarize, Exit, UsageError};
 
-/// The controls enforced on any of the host's possible releases: the
-/// lockout check runs before facts say which one the host is on.
-fn enforced_controls<'a>(
-    p: &'a Prepared,
-    s: &'a HostSetup,
-) -> Vec<&'a crate::controls::HostControl> {
-    let today = host::today();
-    s.releases
-        .iter()
-        .flat_map(|r| &r.controls)
-        .filter(|hc| {
-            p.inventory
-                .waiver_for(&hc.control.id, &s.host, today)
-                .is_none()
-        })
-        .collect()
-}
-
 /// Refuses, before anything is applied anywhere, a plan that would lock
 /// rampart's own account out of any host.
 fn refuse_lockouts(p: &Prepared, client_keys: &[String]) -> anyhow::Result<()> {
-    let mut risks = Vec::new();
-    for s in &p.setups {
-        for release in &s.releases {
-            let group = release
-                .vars
-                .get("operators_group")
-                .and_then(|v| v.as_str())
-                .unwrap_or("rampart-operators")
-                .to_string();
-            for risk in safety::lockout_risks(
-                &p.inventory,
-                &s.host,
-                &enforced_controls(p, s),
-                &group,
-                client_keys,
-            ) {
-                if !risks.contains(&risk) {
-                    risks.push(risk);
-                }
-            }
-        }
-    }
+    let risks = ops::lockout_risks(&p.inventory, &p.setups, client_keys);
     refuse_any(
         "refused: these changes would lock rampart out; nothing was applied.",
         &risks,
     )
 }
 
-/// Inventory problems the luks profile finds before connecting (no
-/// recipients to escrow keys to, …), and `--wipe` values that do not name
-/// a declared disk of a selected host: exit 2, nothing applied.
+/// Luks input problems and bad `--wipe` values: exit 2, nothing applied.
 fn refuse_luks_input(p: &Prepared, wipe: &[String]) -> anyhow::Result<()> {
-    let mut problems = crate::controls::luks::preflight(&p.inventory, &p.hosts());
-    if let Err(e) = crate::controls::luks::check_wipe(wipe, &p.hosts()) {
-        problems.push(e);
-    }
+    let problems = ops::luks_input_problems(&p.inventory, &p.hosts(), wipe);
     refuse_any("refused; nothing was applied:", &problems)
 }
 
-/// A refusal (exit 2) listing every problem under `head`, one a line, so the
-/// operator sees them all at once; none: go on.
 fn refuse_any(head: &str, problems: &[String]) -> anyhow::Result<()> {
-    if problems.is_empty() {
-        return Ok(());
+    match ops::refusal(head, problems) {
+        Some(text) => Err(UsageError(text).into()),
+        None => Ok(()),
     }
-    Err(UsageError(format!("{head}\n  {}", problems.join("\n  "))).into())
 }
 
-/// The mesh hosts of this run meet at a rendezvous to learn each other's
-/// keys; keys recorded by earlier runs stand in for hosts outside the run.
 fn mesh_rendezvous(p: &Prepared, applying: bool) -> anyhow::Result<Arc<Rendezvous>> {
-    let expected = p
-        .setups
-        .iter()
-        .filter(|s| s.host.has_profile("mesh"))
-        .map(|s| s.host.name.clone())
-        .collect();
-    let recorded = fleet::load_recorded(&fleet::keys_file(&p.inventory))
-        .map_err(|e| UsageError(e.to_string()))?;
-    let mut r = Rendezvous::new(expected, recorded);
-    if p.inventory.mesh.preshared_keys {
-        r = r.with_preshared_keys(fleet::PskStore::new(&p.inventory, applying));
-    }
+    let r = ops::mesh_rendezvous(&p.inventory, &p.setups, applying).map_err(UsageError)?;
     Ok(Arc::new(r))
 }
 
@@ -346,13 +287,6 @@ async fn acme_pass(
     ))
 }
 
-/// Whether the host runs an edge proxy (its controls include PRX-02's check).
-fn is_edge(s: &HostSetup) -> bool {
-    s.releases.iter().flat_map(|r| &r.controls).any(|hc| {
-        matches!(&hc.control.check, crate::controls::Check::Custom { name } if name == "proxy_config")
-    })
-}
-
 fn print_plan(host: &str, changes: &[Change]) {
     if changes.is_empty() {
         println!("{host}: no changes");
@@ -454,29 +388,4 @@ fn prepare_edges(p: &Prepared) -> anyhow::Result<()> {
         eprintln!("warning: {w}");
     }
     Ok(())
-}
-
-fn failure_text(a: &Applied) -> String {
-    let mut parts = Vec::new();
-    for (summary, msg) in &a.failures {
-        tracing::debug!("{summary} failed:\n{msg}");
-        parts.push(format!(
-            "failed: {summary}: {}",
-            crate::engine::apply::failure_detail(msg)
-        ));
-    }
-    for (h, ok) in &a.handlers {
-        if !ok {
-            parts.push(format!("handler failed: {h}"));
-        }
-    }
-    if let Some(r) = &a.rolled_back {
-        parts.push(r.clone());
-    }
-    format!(
-        "{} of {} change(s) applied; {}",
-        a.applied(),
-        a.changes.len(),
-        parts.join("; ")
-    )
 }

@@ -12,7 +12,7 @@ use super::{summarize, Exit, UsageError};
 pub async fn run(g: &GlobalArgs, cmd: MeshCommand) -> anyhow::Result<Exit> {
     match cmd {
         MeshCommand::Status { format } => status(g, format).await,
-        MeshCommand::Rotate => super::rotate::run(g).await,
+        MeshCommand::Rotate => super::mesh_rotate::run(g).await,
     }
 }
 

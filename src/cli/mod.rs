@@ -12,10 +12,10 @@ mod inventory;
 mod lab;
 mod luks;
 mod mesh;
+mod mesh_rotate;
 mod progress;
 mod provision;
 mod report;
-mod rotate;
 mod sync;
 mod verify;
 

@@ -3,11 +3,9 @@
 use std::sync::Arc;
 
 use crate::controls::mesh::Directory;
-use crate::controls::residency;
-use crate::engine::fleet;
 use crate::engine::host;
-use crate::providers;
-use crate::report::{self, time, ControlResult, HostSummary, VerifyRun};
+use crate::ops::verify as ops;
+use crate::report::{self, time, ControlResult, VerifyRun};
 use crate::transport::HostOutcome;
 
 use super::args::{GlobalArgs, VerifyFormat};
@@ -77,35 +75,18 @@ pub async fn verify_run(g: &GlobalArgs, p: &Arc<Prepared>) -> anyhow::Result<Ver
         }
     }
     // Residency is judged for every host, reachable or not.
-    results.extend(residency_results(p).await?);
-    let hosts = p
-        .setups
-        .iter()
-        .map(
-            |s| match unreachable.iter().find(|(h, _)| *h == s.host.name) {
-                Some((h, e)) => HostSummary::unreachable(h, e.clone()),
-                None => {
-                    let mine: Vec<ControlResult> = results
-                        .iter()
-                        .filter(|r| r.host == s.host.name)
-                        .cloned()
-                        .collect();
-                    HostSummary::from_results(&s.host.name, &mine, s.missing_profiles.clone())
-                }
-            },
-        )
-        .collect();
-    Ok(VerifyRun {
-        schema: report::SCHEMA_ID.into(),
-        rampart_version: env!("CARGO_PKG_VERSION").into(),
-        inventory: p.inventory.path.display().to_string(),
-        inventory_sha256: p.inventory.sha256.clone(),
-        profiles_sha256: p.catalog.sha256.clone(),
-        started_at: time::rfc3339(started),
-        finished_at: time::rfc3339(time::now_secs()),
+    let residency = ops::residency_results(&p.catalog, &p.inventory, &p.hosts())
+        .await
+        .map_err(UsageError)?;
+    results.extend(residency);
+    let hosts = ops::host_summaries(&p.setups, &results, &unreachable);
+    Ok(ops::record(
+        &p.inventory,
+        &p.catalog,
+        started,
         hosts,
         results,
-    })
+    ))
 }
 
 /// The mesh keys of the run's hosts (from their facts) over the recorded ones.
@@ -113,23 +94,10 @@ pub fn mesh_directory(
     p: &Prepared,
     gathered: &[HostOutcome<crate::facts::Facts, anyhow::Error>],
 ) -> anyhow::Result<Directory> {
-    let mut keys = fleet::load_recorded(&fleet::keys_file(&p.inventory))
-        .map_err(|e| UsageError(e.to_string()))?;
-    for o in gathered {
-        if let Some(k) = o
-            .result
-            .as_ref()
-            .ok()
-            .and_then(|f| f.mesh.public_key.clone())
-        {
-            keys.insert(o.host.clone(), k);
-        }
-    }
-    Ok(Directory {
-        keys,
-        complete: true,
-        psk: None,
-    })
+    let reported = gathered
+        .iter()
+        .filter_map(|o| Some((o.host.as_str(), o.result.as_ref().ok()?)));
+    Ok(ops::mesh_directory(&p.inventory, reported).map_err(UsageError)?)
 }
 
 fn judge_host(
@@ -142,42 +110,5 @@ fn judge_host(
     let setup = p
         .setup(name)
         .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
-    let checked_at = time::rfc3339(f.collected_at);
-    Ok(host::judge(setup, &p.inventory, f, directory, today)
-        .map_err(anyhow::Error::msg)?
-        .into_iter()
-        .map(|j| ControlResult {
-            id: j.control.control.id.clone(),
-            host: name.to_string(),
-            profile: j.control.profile.clone(),
-            title: j.control.control.title.clone(),
-            severity: j.control.control.severity,
-            status: j.outcome.status,
-            observed: j.outcome.observed,
-            expected: j.outcome.expected,
-            reason: j.outcome.reason,
-            rationale: j.control.control.rationale.trim().to_string(),
-            references: j.control.control.refs.clone(),
-            evidence: j.outcome.evidence,
-            checked_at: checked_at.clone(),
-        })
-        .collect())
-}
-
-/// RES-01 from the inventory; RES-02 when provider credentials are present.
-async fn residency_results(p: &Prepared) -> anyhow::Result<Vec<ControlResult>> {
-    let now = time::rfc3339(time::now_secs());
-    let hosts = p.hosts();
-    let r = residency::Residency::new(&p.catalog.profiles, &p.inventory)
-        .map_err(|e| UsageError(e.to_string()))?;
-    let mut out = residency::res01(&r, &p.inventory, &hosts, &now);
-    let providers = providers::configured_providers(&providers::process_env)
-        .map_err(|e| UsageError(format!("provider credentials: {e}")))?;
-    if !providers.is_empty() {
-        match providers::live::check_locations(&hosts, &providers).await {
-            Ok(live) => out.extend(residency::res02(&r, &live.hosts, &now)),
-            Err(e) => out.extend(residency::res02_error(&r, &hosts, &e.to_string(), &now)),
-        }
-    }
-    Ok(out)
+    ops::judge_host(setup, &p.inventory, f, directory, today).map_err(anyhow::Error::msg)
 }

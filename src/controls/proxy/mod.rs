@@ -66,12 +66,21 @@ fn with_expected(mut o: Outcome, expected: &str) -> Outcome {
     o
 }
 
+/// The check that renders and enforces an edge's nginx configuration
+/// (PRX-02): a host whose controls hold it runs an edge proxy.
+pub const CONFIG_CHECK: &str = "proxy_config";
+
+/// Whether `check` is [`CONFIG_CHECK`], the mark of an edge host.
+pub fn is_config_check(check: &crate::controls::Check) -> bool {
+    matches!(check, crate::controls::Check::Custom { name } if name == CONFIG_CHECK)
+}
+
 /// This area's custom checks (see `custom.rs`): judged from the host's
 /// copies of the edge's files…
 pub const CHECKS: &[CustomCheck] = &[
     CustomCheck {
         files: EDGE_FILES,
-        ..CustomCheck::enforced("proxy_config", evaluate_config, resources)
+        ..CustomCheck::enforced(CONFIG_CHECK, evaluate_config, resources)
     },
     on_files("proxy_crl", evaluate_crl),
     on_files("proxy_upstreams_mesh", evaluate_upstreams_mesh),

@@ -13,20 +13,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::controls::mesh::{self, Directory};
-use crate::engine::converge::apply_changes;
 use crate::engine::fleet::{self, Rendezvous};
-use crate::engine::resource::{Change, Handler, Resource};
+use crate::ops::mesh_rotate::{self as steps, CONFIRM_WITHIN};
 use crate::report::time;
 use crate::transport::{Reconnect, Session};
 
 use super::args::GlobalArgs;
 use super::context::{connect_options, on_hosts_observed, Prepared};
 use super::{summarize, Exit, UsageError};
-
-const NEXT_KEY: &str = "/etc/wireguard/wg0.key.next";
-const PREVIOUS_KEY: &str = "/etc/wireguard/wg0.key.prev";
-/// How long a host waits for fresh handshakes with all its peers.
-const CONFIRM_WITHIN: Duration = Duration::from_secs(30);
 
 /// What one host reports after the rotation.
 struct Rotated {
@@ -99,13 +93,7 @@ pub async fn run(g: &GlobalArgs) -> anyhow::Result<Exit> {
 /// Rotating some mesh hosts and not their peers would cut the pairs
 /// between them: the run must hold every mesh host.
 fn refuse_partial_fleet(p: &Prepared) -> Result<(), UsageError> {
-    let missing: Vec<&str> = p
-        .inventory
-        .hosts
-        .iter()
-        .filter(|h| h.has_profile("mesh") && p.setup(&h.name).is_none())
-        .map(|h| h.name.as_str())
-        .collect();
+    let missing = steps::left_out(&p.inventory, |h| p.setup(h).is_some());
     if missing.is_empty() {
         return Ok(());
     }
@@ -124,7 +112,7 @@ async fn rotate_host(
     name: &str,
     stamp: &str,
 ) -> anyhow::Result<Rotated> {
-    let next = stage_key(session).await?;
+    let next = steps::stage_key(session).await?;
     staged.report(name, Some(next));
     let wait = Duration::from_secs(p.inventory.ssh.command_timeout_secs);
     let directory = staged.complete(wait).await;
@@ -135,7 +123,7 @@ async fn rotate_host(
         .filter(|h| directory.key_of(h).is_none())
         .collect();
     if !absent.is_empty() {
-        discard_staged_key(session).await;
+        steps::discard_staged_key(session).await;
         anyhow::bail!(
             "aborted before any switch: {} could not stage a key; the old keys stay in use",
             absent
@@ -147,39 +135,17 @@ async fn rotate_host(
     }
     let switch_started = Instant::now();
     let fresh_since = switch(p, session, reconnect, name, &directory, stamp).await?;
-    let recovered_after = confirm_handshakes(session, fresh_since, switch_started).await?;
+    let recovered_after = steps::confirm_handshakes(session, fresh_since, switch_started).await?;
     switched.report(name, directory.key_of(name).map(String::from));
     // The previous key goes only once every host has its handshakes back.
     let all = switched.complete(CONFIRM_WITHIN * 2).await;
     if p.setups.iter().all(|s| all.key_of(&s.host.name).is_some()) {
-        let _ = session.run(&format!("rm -f {PREVIOUS_KEY}"), b"").await;
+        steps::forget_previous_key(session).await;
     }
     Ok(Rotated { recovered_after })
 }
 
-/// Generates the next key beside the current one; returns its public half.
-async fn stage_key(session: &Session) -> anyhow::Result<String> {
-    let script = format!(
-        "set -e\numask 077\n[ -s {NEXT_KEY} ] || {{ wg genkey > {NEXT_KEY}.tmp && mv -f {NEXT_KEY}.tmp {NEXT_KEY}; }}\nwg pubkey < {NEXT_KEY}\n"
-    );
-    let out = session.run("sh -s", script.as_bytes()).await?;
-    let key = out.stdout_text().trim().to_string();
-    if !out.success() || key.len() != 44 {
-        anyhow::bail!(
-            "staging the next key failed: {}",
-            out.stderr_text().lines().last().unwrap_or_default()
-        );
-    }
-    Ok(key)
-}
-
-async fn discard_staged_key(session: &Session) {
-    let _ = session.run(&format!("rm -f {NEXT_KEY}"), b"").await;
-}
-
-/// The new private key, then the peers' new keys: the configuration file
-/// and its handler (`wg syncconf`, then PostUp sets the private key).
-/// Returns the host's clock at the switch (handshakes after it are new).
+/// The host's new configuration (its peers' new keys), then the switch.
 async fn switch(
     p: &Prepared,
     session: &Session,
@@ -192,58 +158,5 @@ async fn switch(
         .setup(name)
         .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
     let conf = mesh::render(&p.inventory, &setup.host, directory).map_err(anyhow::Error::msg)?;
-    let promote = format!(
-        "set -e\ndate +%s\ncp -a {key} {PREVIOUS_KEY}\nmv -f {NEXT_KEY} {key}\n",
-        key = mesh::KEY_FILE
-    );
-    let out = session.run("sh -s", promote.as_bytes()).await?;
-    if !out.success() {
-        anyhow::bail!("switching the key file failed: {}", out.stderr_text());
-    }
-    let host_clock: u64 = out
-        .stdout_text()
-        .trim()
-        .parse()
-        .map_err(|_| anyhow::anyhow!("the host did not report its clock"))?;
-    let change = Change {
-        resource: Resource::root_file(mesh::CONFIG_FILE, conf, 0o600, vec![Handler::SyncMesh]),
-        action: '~',
-        summary: format!("file {} (new peer keys)", mesh::CONFIG_FILE),
-        diff: None,
-    };
-    let applied = apply_changes(session, reconnect, vec![change], stamp).await?;
-    if !applied.succeeded() {
-        anyhow::bail!(
-            "the new configuration did not apply: {:?}; previous key kept at {PREVIOUS_KEY}",
-            applied.failures
-        );
-    }
-    Ok(host_clock)
-}
-
-/// Waits (bounded) until every peer has a handshake newer than the switch.
-async fn confirm_handshakes(
-    session: &Session,
-    since: u64,
-    started: Instant,
-) -> anyhow::Result<Duration> {
-    let deadline = Instant::now() + CONFIRM_WITHIN;
-    loop {
-        let out = session.run("wg show wg0 latest-handshakes", b"").await?;
-        let text = out.stdout_text();
-        let stamps: Vec<u64> = text
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
-            .collect();
-        if !stamps.is_empty() && stamps.iter().all(|&t| t >= since) {
-            return Ok(started.elapsed());
-        }
-        if Instant::now() >= deadline {
-            anyhow::bail!(
-                "no fresh handshake with every peer within {} s of the switch; the previous key is kept at {PREVIOUS_KEY}",
-                CONFIRM_WITHIN.as_secs()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    Ok(steps::switch(session, reconnect, conf, stamp).await?)
 }

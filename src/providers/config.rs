@@ -200,6 +200,20 @@ macro_rules! provider_builders {
 }
 pub(crate) use provider_builders;
 
+/// An [`EnvLookup`] over fixed pairs, for the clients' tests: they never
+/// touch the process environment, which parallel tests share.
+#[cfg(test)]
+pub(crate) fn test_lookup(
+    pairs: &'static [(&'static str, &'static str)],
+) -> impl Fn(&str) -> Option<String> {
+    move |k| {
+        pairs
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

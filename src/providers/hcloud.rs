@@ -655,16 +655,8 @@ impl Provider for HcloudClient {
 
 #[cfg(test)]
 mod tests {
+    use super::super::config::test_lookup as lookup;
     use super::*;
-
-    fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
-    }
 
     #[test]
     fn token_is_required_and_named() {

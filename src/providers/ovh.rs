@@ -551,16 +551,8 @@ impl Provider for OvhClient {
 
 #[cfg(test)]
 mod tests {
+    use super::super::config::test_lookup as lookup;
     use super::*;
-
-    fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
-    }
 
     const CREDS: [(&str, &str); 3] = [
         ("OVH_APPLICATION_KEY", "ak"),

@@ -460,16 +460,8 @@ impl Provider for RobotClient {
 
 #[cfg(test)]
 mod tests {
+    use super::super::config::test_lookup as lookup;
     use super::*;
-
-    fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
-    }
 
     #[test]
     fn community_names_win_over_fallbacks() {

@@ -82,24 +82,7 @@ pub fn dials(inv: &Inventory, hosts: &[&Host]) -> Vec<Dial> {
         })
         .collect()
 }
-
-/// The inventory, the catalog, and every selected host's setup: all
-/// decided before any connection, so input errors exit 2 with nothing done.
-pub struct Prepared {
-    pub inventory: Inventory,
-    pub catalog: crate::engine::host::Catalog,
-    pub setups: Vec<crate::engine::host::HostSetup>,
-}
-
-impl Prepared {
-    pub fn setup(&self, name: &str) -> Option<&crate::engine::host::HostSetup> {
-        self.setups.iter().find(|s| s.host.name == name)
-    }
-
-    pub fn hosts(&self) -> Vec<&Host> {
-        self.setups.iter().map(|s| &s.host).collect()
-    }
-}
+pub use crate::ops::Prepared;
 
 /// Refuses hosts declared with `create:` whose server has no address yet:
 /// only `provision` can act on them.

@@ -10,22 +10,14 @@
 //! until every host has confirmed fresh handshakes with all its peers.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use crate::controls::mesh::{self, Directory};
 use crate::engine::fleet::{self, Rendezvous};
-use crate::ops::mesh_rotate::{self as steps, CONFIRM_WITHIN};
+use crate::ops::mesh_rotate::{self as steps, rotate_host};
 use crate::report::time;
-use crate::transport::{Reconnect, Session};
 
 use super::args::GlobalArgs;
 use super::context::{connect_options, on_hosts_observed, Prepared};
 use super::{summarize, Exit, UsageError};
-
-/// What one host reports after the rotation.
-struct Rotated {
-    recovered_after: Duration,
-}
 
 pub async fn run(g: &GlobalArgs) -> anyhow::Result<Exit> {
     let p = Arc::new(super::mesh::mesh_only(g)?);
@@ -61,7 +53,9 @@ pub async fn run(g: &GlobalArgs) -> anyhow::Result<Exit> {
                 (p.clone(), staged.clone(), switched.clone(), stamp.clone());
             async move {
                 let result =
-                    rotate_host(&p, &staged, &switched, &session, &reconnect, &name, &stamp).await;
+                    rotate_host(&p, &staged, &switched, &session, &reconnect, &name, &stamp)
+                        .await
+                        .map_err(anyhow::Error::from);
                 if result.is_err() {
                     for r in [&staged, &switched] {
                         if !r.has_reported(&name) {
@@ -101,62 +95,4 @@ fn refuse_partial_fleet(p: &Prepared) -> Result<(), UsageError> {
         "refused: mesh rotate changes every mesh host's key at once, and --limit leaves out {}; their peers would lose them. Run it without --limit.",
         missing.join(", ")
     )))
-}
-
-async fn rotate_host(
-    p: &Prepared,
-    staged: &Rendezvous,
-    switched: &Rendezvous,
-    session: &Session,
-    reconnect: &Reconnect,
-    name: &str,
-    stamp: &str,
-) -> anyhow::Result<Rotated> {
-    let next = steps::stage_key(session).await?;
-    staged.report(name, Some(next));
-    let wait = Duration::from_secs(p.inventory.ssh.command_timeout_secs);
-    let directory = staged.complete(wait).await;
-    let absent: Vec<&String> = p
-        .setups
-        .iter()
-        .map(|s| &s.host.name)
-        .filter(|h| directory.key_of(h).is_none())
-        .collect();
-    if !absent.is_empty() {
-        steps::discard_staged_key(session).await;
-        anyhow::bail!(
-            "aborted before any switch: {} could not stage a key; the old keys stay in use",
-            absent
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    let switch_started = Instant::now();
-    let fresh_since = switch(p, session, reconnect, name, &directory, stamp).await?;
-    let recovered_after = steps::confirm_handshakes(session, fresh_since, switch_started).await?;
-    switched.report(name, directory.key_of(name).map(String::from));
-    // The previous key goes only once every host has its handshakes back.
-    let all = switched.complete(CONFIRM_WITHIN * 2).await;
-    if p.setups.iter().all(|s| all.key_of(&s.host.name).is_some()) {
-        steps::forget_previous_key(session).await;
-    }
-    Ok(Rotated { recovered_after })
-}
-
-/// The host's new configuration (its peers' new keys), then the switch.
-async fn switch(
-    p: &Prepared,
-    session: &Session,
-    reconnect: &Reconnect,
-    name: &str,
-    directory: &Directory,
-    stamp: &str,
-) -> anyhow::Result<u64> {
-    let setup = p
-        .setup(name)
-        .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
-    let conf = mesh::render(&p.inventory, &setup.host, directory).map_err(anyhow::Error::msg)?;
-    Ok(steps::switch(session, reconnect, conf, stamp).await?)
 }

@@ -1,18 +1,26 @@
-//! Mesh key rotation's steps on one host, over its session (the fleet's
-//! staging and switching order is `cli/mesh_rotate.rs`'s doc).
+//! `mesh rotate` on one host: its steps over the host's session and their
+//! order (`rotate_host`); the fleet-wide staging and switching is described
+//! in `cli/mesh_rotate.rs`, which runs this on every mesh host at once.
 
 use std::time::{Duration, Instant};
 
-use crate::controls::mesh;
+use crate::controls::mesh::{self, Directory};
 use crate::engine::converge::{apply_changes, ApplyError};
+use crate::engine::fleet::Rendezvous;
 use crate::engine::resource::{Change, Handler, Resource};
 use crate::inventory::Inventory;
+use crate::ops::Prepared;
 use crate::transport::{Reconnect, Session, TransportError};
 
 pub const NEXT_KEY: &str = "/etc/wireguard/wg0.key.next";
 pub const PREVIOUS_KEY: &str = "/etc/wireguard/wg0.key.prev";
 /// How long a host waits for fresh handshakes with all its peers.
 pub const CONFIRM_WITHIN: Duration = Duration::from_secs(30);
+
+/// What one host reports after the rotation.
+pub struct Rotated {
+    pub recovered_after: Duration,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum MeshRotateError {
@@ -129,4 +137,65 @@ pub async fn confirm_handshakes(
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// One host's rotation: stage its next key, wait until every host has
+/// staged (else abort, nothing switched), switch, confirm handshakes, and
+/// drop the previous key once every host has confirmed.
+pub async fn rotate_host(
+    p: &Prepared,
+    staged: &Rendezvous,
+    switched: &Rendezvous,
+    session: &Session,
+    reconnect: &Reconnect,
+    name: &str,
+    stamp: &str,
+) -> Result<Rotated, MeshRotateError> {
+    let next = stage_key(session).await?;
+    staged.report(name, Some(next));
+    let wait = Duration::from_secs(p.inventory.ssh.command_timeout_secs);
+    let directory = staged.complete(wait).await;
+    let absent: Vec<&String> = p
+        .setups
+        .iter()
+        .map(|s| &s.host.name)
+        .filter(|h| directory.key_of(h).is_none())
+        .collect();
+    if !absent.is_empty() {
+        discard_staged_key(session).await;
+        return Err(MeshRotateError::Step(format!(
+            "aborted before any switch: {} could not stage a key; the old keys stay in use",
+            absent
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let switch_started = Instant::now();
+    let fresh_since = switch_host(p, session, reconnect, name, &directory, stamp).await?;
+    let recovered_after = confirm_handshakes(session, fresh_since, switch_started).await?;
+    switched.report(name, directory.key_of(name).map(String::from));
+    // The previous key goes only once every host has its handshakes back.
+    let all = switched.complete(CONFIRM_WITHIN * 2).await;
+    if p.setups.iter().all(|s| all.key_of(&s.host.name).is_some()) {
+        forget_previous_key(session).await;
+    }
+    Ok(Rotated { recovered_after })
+}
+
+/// The host's new configuration (its peers' new keys), then the switch.
+async fn switch_host(
+    p: &Prepared,
+    session: &Session,
+    reconnect: &Reconnect,
+    name: &str,
+    directory: &Directory,
+    stamp: &str,
+) -> Result<u64, MeshRotateError> {
+    let setup = p
+        .setup(name)
+        .ok_or_else(|| MeshRotateError::Step(format!("no setup for {name}")))?;
+    let conf = mesh::render(&p.inventory, &setup.host, directory).map_err(MeshRotateError::Step)?;
+    switch(session, reconnect, conf, stamp).await
 }

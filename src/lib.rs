@@ -10,6 +10,7 @@ pub mod engine;
 pub mod facts;
 pub mod inventory;
 pub mod lab;
+pub mod ops;
 pub mod providers;
 pub mod report;
 pub mod transport;

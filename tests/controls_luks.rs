@@ -5,10 +5,10 @@
 use std::path::Path;
 
 use rampart::controls::Status;
-use rampart::engine::host::{judge, plan, setup, Catalog, HostSetup};
 use rampart::engine::resource::Resource;
 use rampart::facts::{EscrowTest, Facts};
 use rampart::inventory::Inventory;
+use rampart::ops::host::{judge, plan, setup, Catalog, HostSetup};
 
 const TODAY: i64 = 20_780;
 

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use rampart::controls::Status;
-use rampart::engine::host::{judge, plan, setup, Catalog};
 use rampart::facts::Facts;
 use rampart::inventory::Inventory;
+use rampart::ops::host::{judge, plan, setup, Catalog};
 
 fn load(name: &str) -> Facts {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -87,12 +87,12 @@ pub fn dials(inv: &Inventory, hosts: &[&Host]) -> Vec<Dial> {
 /// decided before any connection, so input errors exit 2 with nothing done.
 pub struct Prepared {
     pub inventory: Inventory,
-    pub catalog: crate::engine::host::Catalog,
-    pub setups: Vec<crate::engine::host::HostSetup>,
+    pub catalog: crate::ops::host::Catalog,
+    pub setups: Vec<crate::ops::host::HostSetup>,
 }
 
 impl Prepared {
-    pub fn setup(&self, name: &str) -> Option<&crate::engine::host::HostSetup> {
+    pub fn setup(&self, name: &str) -> Option<&crate::ops::host::HostSetup> {
         self.setups.iter().find(|s| s.host.name == name)
     }
 
@@ -127,13 +127,13 @@ pub fn prepare(global: &GlobalArgs) -> anyhow::Result<Prepared> {
 /// [`prepare`] that keeps hosts still to be created (for `provision`).
 pub fn prepare_for_provision(global: &GlobalArgs) -> anyhow::Result<Prepared> {
     let inventory = load_inventory(global)?;
-    let catalog = crate::engine::host::Catalog::load(&inventory)
+    let catalog = crate::ops::host::Catalog::load(&inventory)
         .map_err(|e| super::UsageError(format!("profiles: {e}")))?;
     let hosts = selected(&inventory, global)?;
     let setups = hosts
         .iter()
         .map(|h| {
-            crate::engine::host::setup(&inventory, &catalog, h)
+            crate::ops::host::setup(&inventory, &catalog, h)
                 .map_err(|e| super::UsageError(format!("profiles for {}: {e}", h.name)))
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -160,7 +160,7 @@ pub async fn host_facts(
 /// Gathers `request` and refuses an unsupported OS.
 pub async fn supported_facts(
     session: &crate::transport::Session,
-    setup: &crate::engine::host::HostSetup,
+    setup: &crate::ops::host::HostSetup,
     request: &crate::facts::Request,
 ) -> anyhow::Result<crate::facts::Facts> {
     let f = crate::facts::gather(session, request).await?;

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use crate::controls::mesh::Directory;
 use crate::controls::proxy::acme;
-use crate::engine::converge::{apply_changes, Applied};
-use crate::engine::fleet::{self, Rendezvous};
-use crate::engine::host::{self, HostSetup};
 use crate::engine::resource::Change;
-use crate::engine::safety;
 use crate::facts::Facts;
+use crate::ops::converge::{apply_changes, Applied};
+use crate::ops::fleet::{self, Rendezvous};
+use crate::ops::host::{self, HostSetup};
+use crate::ops::safety;
 use crate::report::time;
 use crate::transport::{HostOutcome, Reconnect};
 

@@ -10,11 +10,11 @@
 use std::sync::Arc;
 
 use crate::controls::{context, HostCtx};
-use crate::engine::boot::{wait_until_booted, Boot};
-use crate::engine::converge::{apply_changes, Applied};
-use crate::engine::host;
 use crate::engine::resource::Resource;
 use crate::inventory::Host;
+use crate::ops::boot::{wait_until_booted, Boot};
+use crate::ops::converge::{apply_changes, Applied};
+use crate::ops::host;
 use crate::report::time;
 use crate::transport::{HostOutcome, Reconnect, Session, TransportError};
 

@@ -176,7 +176,7 @@ pub async fn run(g: &GlobalArgs, a: ReportArgs) -> anyhow::Result<Exit> {
 /// `profiles_dir` may override the built-in ones), else the built-in ones.
 fn built_profiles(inv: Option<&Inventory>) -> Vec<String> {
     let names = |ps: &[crate::controls::Profile]| ps.iter().map(|p| p.profile.clone()).collect();
-    if let Some(Ok(c)) = inv.map(crate::engine::host::Catalog::load) {
+    if let Some(Ok(c)) = inv.map(crate::ops::host::Catalog::load) {
         return names(&c.profiles);
     }
     crate::controls::builtin_profiles()

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::controls::mesh::{self, Directory};
-use crate::engine::converge::apply_changes;
-use crate::engine::fleet::{self, Rendezvous};
 use crate::engine::resource::{Change, Handler, Resource};
+use crate::ops::converge::apply_changes;
+use crate::ops::fleet::{self, Rendezvous};
 use crate::report::time;
 use crate::transport::{Reconnect, Session};
 

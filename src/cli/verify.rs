@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use crate::controls::mesh::Directory;
 use crate::controls::residency;
-use crate::engine::fleet;
-use crate::engine::host;
+use crate::ops::fleet;
+use crate::ops::host;
 use crate::providers;
 use crate::report::{self, time, ControlResult, HostSummary, VerifyRun};
 use crate::transport::HostOutcome;

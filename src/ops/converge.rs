@@ -1,8 +1,8 @@
 //! Applying a host's plan and proving the host is still reachable.
 
-use super::apply;
-use super::resource::{Change, Handler, Resource};
-use super::secret::SecretError;
+use crate::engine::apply;
+use crate::engine::resource::{Change, Handler, Resource};
+use crate::engine::secret::SecretError;
 use crate::transport::{Reconnect, Session, TransportError};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,10 +48,12 @@ impl Applied {
     }
     /// Whether a package was installed or purged.
     pub fn installed_packages(&self) -> bool {
-        self.changes
-            .iter()
-            .zip(&self.ok)
-            .any(|(c, ok)| *ok && matches!(c.resource, super::resource::Resource::Package { .. }))
+        self.changes.iter().zip(&self.ok).any(|(c, ok)| {
+            *ok && matches!(
+                c.resource,
+                crate::engine::resource::Resource::Package { .. }
+            )
+        })
     }
 
     /// Adds a later pass's results.
@@ -104,7 +106,7 @@ pub async fn apply_changes(
     if result.handlers.iter().any(|(h, ok)| {
         *ok && guarded
             .iter()
-            .any(|g| g.name() == h && super::apply::is_guarded(*g))
+            .any(|g| g.name() == h && crate::engine::apply::is_guarded(*g))
     }) {
         match connect_after_reload(reconnect).await {
             Ok(fresh) => {

@@ -293,7 +293,7 @@ impl PskStore {
         let psk = data_encoding::BASE64.encode(&raw);
         let sealed = crate::report::encrypt::encrypt(&self.recipients, psk.as_bytes())
             .map_err(|e| format!("preshared keys: {e}"))?;
-        super::secret::write_atomically(path, &sealed)
+        crate::engine::secret::write_atomically(path, &sealed)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(psk)
     }

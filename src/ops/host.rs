@@ -10,7 +10,7 @@ use crate::controls::{
 use crate::facts::{self, Facts};
 use crate::inventory::{Host, Inventory};
 
-use super::resource::{Change, Resource};
+use crate::engine::resource::{Change, Resource};
 
 /// The profiles in force: built in, or from the inventory's profiles_dir.
 pub struct Catalog {

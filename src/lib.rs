@@ -13,4 +13,5 @@ pub mod lab;
 pub mod ops;
 pub mod providers;
 pub mod report;
+pub mod seal;
 pub mod transport;

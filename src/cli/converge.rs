@@ -106,7 +106,10 @@ fn mesh_rendezvous(p: &Prepared, applying: bool) -> anyhow::Result<Arc<Rendezvou
         .map_err(|e| UsageError(e.to_string()))?;
     let mut r = Rendezvous::new(expected, recorded);
     if p.inventory.mesh.preshared_keys {
-        r = r.with_preshared_keys(fleet::PskStore::new(&p.inventory, applying));
+        r = r.with_preshared_keys(crate::controls::mesh_psk::PskStore::new(
+            &p.inventory,
+            applying,
+        ));
     }
     Ok(Arc::new(r))
 }

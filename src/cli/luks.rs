@@ -20,7 +20,7 @@ use super::{summarize, Exit, UsageError};
 
 /// The variable naming an age identity file that can open the escrows
 /// (the same one the mesh's sealed preshared keys use).
-pub const IDENTITY_ENV: &str = crate::ops::fleet::AGE_IDENTITY_ENV;
+pub const IDENTITY_ENV: &str = crate::ca::identity::ENV;
 
 pub async fn run(g: &GlobalArgs, cmd: LuksCommand) -> anyhow::Result<Exit> {
     match cmd {

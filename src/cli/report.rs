@@ -18,7 +18,8 @@ use crate::report::document::{
 };
 use crate::report::residency::{self, Residency};
 use crate::report::sign::Signer;
-use crate::report::{diff, encrypt, html, markdown, redact, time, VerifyRun};
+use crate::report::{diff, html, markdown, redact, time, VerifyRun};
+use crate::seal;
 
 use super::args::{GlobalArgs, ReportArgs, ReportFormat};
 use super::context::{load_inventory, prepare};
@@ -141,7 +142,7 @@ pub async fn run(g: &GlobalArgs, a: ReportArgs) -> anyhow::Result<Exit> {
             written.push(sig_path);
         }
         if a.encrypt {
-            let sealed = encrypt::encrypt(&recipients, body.as_bytes())?;
+            let sealed = seal::encrypt(&recipients, body.as_bytes())?;
             let age_path = with_suffix(&path, "age");
             write_new(&age_path, &sealed)?;
             written.push(age_path);

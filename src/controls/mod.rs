@@ -14,6 +14,7 @@ mod kernel;
 mod logging;
 pub mod luks;
 pub mod mesh;
+pub mod mesh_psk;
 pub mod outcome;
 mod packages;
 pub mod platform;

@@ -28,7 +28,7 @@ pub enum SecretError {
     #[error("a secret must be one line of printable ASCII without quotes")]
     Shape,
     #[error("age encryption of the escrow failed: {0}")]
-    Encrypt(#[from] crate::report::encrypt::EncryptError),
+    Encrypt(#[from] crate::seal::EncryptError),
     #[error("cannot write the escrow {path}: {source}")]
     Write {
         path: PathBuf,
@@ -118,7 +118,7 @@ impl Escrow {
     /// `NAME.prev` rather than overwritten: the volume it opens may still
     /// exist if the step that replaces it fails.
     pub fn persist(&self, secret: &Secret) -> Result<(), SecretError> {
-        let sealed = crate::report::encrypt::encrypt(&self.recipients, secret.expose().as_bytes())?;
+        let sealed = crate::seal::encrypt(&self.recipients, secret.expose().as_bytes())?;
         let write_err = |source| SecretError::Write {
             path: self.path.clone(),
             source,

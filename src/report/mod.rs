@@ -8,7 +8,6 @@
 
 pub mod diff;
 pub mod document;
-pub mod encrypt;
 pub mod html;
 pub mod junit;
 pub mod markdown;

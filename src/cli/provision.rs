@@ -9,13 +9,13 @@
 
 use std::sync::Arc;
 
+use crate::calendar;
 use crate::controls::{context, HostCtx};
 use crate::engine::resource::Resource;
 use crate::inventory::Host;
 use crate::ops::boot::{wait_until_booted, Boot};
 use crate::ops::converge::{apply_changes, Applied};
 use crate::ops::host;
-use crate::report::time;
 use crate::transport::{HostOutcome, Reconnect, Session, TransportError};
 
 use super::args::GlobalArgs;
@@ -38,7 +38,7 @@ pub async fn run(g: &GlobalArgs) -> anyhow::Result<Exit> {
     let opts = connect_options(&p.inventory, &bootstrap, g)?;
     let created = super::create::create_servers(g, &mut p, &opts).await?;
     let p = Arc::new(p);
-    let stamp = time::compact(time::now_secs());
+    let stamp = calendar::compact(calendar::now_secs());
     let task = |session: Arc<Session>, name: String, reconnect: Reconnect| {
         let (p, stamp, user) = (p.clone(), stamp.clone(), user.clone());
         async move { provision_host(&p, session, &name, reconnect, &stamp, &user).await }

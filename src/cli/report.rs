@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::calendar;
 use crate::controls::firewall;
 use crate::inventory::source::{read_regular, MAX_INPUT_BYTES};
 use crate::inventory::{hex_sha256, Host, Inventory};
@@ -18,7 +19,7 @@ use crate::report::document::{
 };
 use crate::report::residency::{self, Residency};
 use crate::report::sign::Signer;
-use crate::report::{diff, html, markdown, redact, time, VerifyRun};
+use crate::report::{diff, html, markdown, redact, VerifyRun};
 use crate::seal;
 
 use super::args::{GlobalArgs, ReportArgs, ReportFormat};
@@ -108,11 +109,11 @@ pub async fn run(g: &GlobalArgs, a: ReportArgs) -> anyhow::Result<Exit> {
         Some(inv) => flows(inv, &host_refs),
         None => Vec::new(),
     };
-    let now = time::now_secs();
+    let now = calendar::now_secs();
     let report = document::build(
         run,
         Context {
-            generated_at: time::rfc3339(now),
+            generated_at: calendar::rfc3339(now),
             source,
             signing: signer.as_ref().map(|s| Signing {
                 namespace: document::SIGNATURE_NAMESPACE.into(),
@@ -125,7 +126,7 @@ pub async fn run(g: &GlobalArgs, a: ReportArgs) -> anyhow::Result<Exit> {
         },
     );
 
-    let base = format!("rampart-report-{}", time::compact(now));
+    let base = format!("rampart-report-{}", calendar::compact(now));
     let mut written = Vec::new();
     for f in &formats {
         let (ext, body) = match f {

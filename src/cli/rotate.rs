@@ -12,11 +12,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::calendar;
 use crate::controls::mesh::{self, Directory};
 use crate::engine::resource::{Change, Handler, Resource};
 use crate::ops::converge::apply_changes;
 use crate::ops::fleet::{self, Rendezvous};
-use crate::report::time;
 use crate::transport::{Reconnect, Session};
 
 use super::args::GlobalArgs;
@@ -55,7 +55,7 @@ pub async fn run(g: &GlobalArgs) -> anyhow::Result<Exit> {
     g.jobs = g
         .jobs
         .max(u16::try_from(p.setups.len()).unwrap_or(u16::MAX));
-    let stamp = time::compact(time::now_secs());
+    let stamp = calendar::compact(calendar::now_secs());
     let outcomes = on_hosts_observed(
         &p,
         &opts,

@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
+use crate::calendar;
 use crate::controls::mesh::Directory;
 use crate::controls::residency;
 use crate::ops::fleet;
 use crate::ops::host;
 use crate::providers;
-use crate::report::{self, time, ControlResult, HostSummary, VerifyRun};
+use crate::report::{self, ControlResult, HostSummary, VerifyRun};
 use crate::transport::HostOutcome;
 
 use super::args::{GlobalArgs, VerifyFormat};
@@ -34,8 +35,8 @@ pub async fn run(g: &GlobalArgs, format: VerifyFormat) -> anyhow::Result<Exit> {
 /// Verifies every selected host; unreachable hosts are part of the run.
 pub async fn verify_run(g: &GlobalArgs, p: &Arc<Prepared>) -> anyhow::Result<VerifyRun> {
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
-    let started = time::now_secs();
-    let today = host::today();
+    let started = calendar::now_secs();
+    let today = calendar::today();
     let identities = std::rc::Rc::new(super::luks::identities_from_env()?);
     let gathered = on_hosts(p, &opts, g, "verify", |session, name, _| {
         let (p, identities) = (p.clone(), identities.clone());
@@ -101,8 +102,8 @@ pub async fn verify_run(g: &GlobalArgs, p: &Arc<Prepared>) -> anyhow::Result<Ver
         inventory: p.inventory.path.display().to_string(),
         inventory_sha256: p.inventory.sha256.clone(),
         profiles_sha256: p.catalog.sha256.clone(),
-        started_at: time::rfc3339(started),
-        finished_at: time::rfc3339(time::now_secs()),
+        started_at: calendar::rfc3339(started),
+        finished_at: calendar::rfc3339(calendar::now_secs()),
         hosts,
         results,
     })
@@ -142,7 +143,7 @@ fn judge_host(
     let setup = p
         .setup(name)
         .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
-    let checked_at = time::rfc3339(f.collected_at);
+    let checked_at = calendar::rfc3339(f.collected_at);
     Ok(host::judge(setup, &p.inventory, f, directory, today)
         .map_err(anyhow::Error::msg)?
         .into_iter()
@@ -166,7 +167,7 @@ fn judge_host(
 
 /// RES-01 from the inventory; RES-02 when provider credentials are present.
 async fn residency_results(p: &Prepared) -> anyhow::Result<Vec<ControlResult>> {
-    let now = time::rfc3339(time::now_secs());
+    let now = calendar::rfc3339(calendar::now_secs());
     let hosts = p.hosts();
     let r = residency::Residency::new(&p.catalog.profiles, &p.inventory)
         .map_err(|e| UsageError(e.to_string()))?;

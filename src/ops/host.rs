@@ -227,12 +227,3 @@ fn apply_rank(r: &Resource) -> u8 {
         Resource::Action(_) => 9,
     }
 }
-
-/// Today as days since the epoch (UTC), for waiver expiry.
-pub fn today() -> i64 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    i64::try_from(secs / 86_400).unwrap_or(0)
-}

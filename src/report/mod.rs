@@ -15,7 +15,6 @@ pub mod redact;
 pub mod residency;
 pub mod sign;
 pub mod text;
-pub mod time;
 
 use serde::{Deserialize, Serialize};
 

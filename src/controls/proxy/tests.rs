@@ -421,7 +421,7 @@ fn acme_orders_dns_names_only() {
 
 #[test]
 fn acme_renewal_is_due_when_missing_expiring_or_renamed() {
-    let now = crate::report::time::now_secs() as i64;
+    let now = crate::calendar::now_secs() as i64;
     let names = vec!["app.example.eu".to_string()];
     assert_eq!(
         acme::renewal_due(None, &names, 30, now).as_deref(),

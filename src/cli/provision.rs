@@ -15,7 +15,6 @@ use crate::engine::resource::Resource;
 use crate::inventory::Host;
 use crate::ops::boot::{wait_until_booted, Boot};
 use crate::ops::converge::{apply_changes, Applied};
-use crate::ops::host;
 use crate::transport::{HostOutcome, Reconnect, Session, TransportError};
 
 use super::args::GlobalArgs;
@@ -188,7 +187,7 @@ async fn first_contact_changes(
         })
         .collect();
     resources.extend(crate::controls::first_contact_resources(&ctx));
-    Ok(host::changes(&resources, &f))
+    Ok(crate::engine::resource::changes(&resources, &f))
 }
 
 /// What the host's sshd logged about `user` in the last minutes (read over

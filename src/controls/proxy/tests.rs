@@ -244,7 +244,7 @@ fn the_key_is_secret_in_the_plan_and_compared_by_hash() {
     let facts = Facts::default();
     let c = ctx(&f, &facts);
     let wanted = resources(&c).expect("resources");
-    let changes = crate::ops::host::changes(&wanted, &facts);
+    let changes = crate::engine::resource::changes(&wanted, &facts);
     let printed: String = changes
         .iter()
         .map(|ch| format!("{ch}\n{}\n", ch.diff.clone().unwrap_or_default()))
@@ -254,7 +254,8 @@ fn the_key_is_secret_in_the_plan_and_compared_by_hash() {
     assert!(!printed.contains(body), "the key never appears in the plan");
     assert!(changes.iter().any(|ch| matches!(&ch.resource, Resource::File { path, secret: true, mode: 0o600, .. } if path == SERVER_KEY)));
     let deployed = compliant_facts(&f);
-    let again = crate::ops::host::changes(&resources(&ctx(&f, &deployed)).expect("r"), &deployed);
+    let again =
+        crate::engine::resource::changes(&resources(&ctx(&f, &deployed)).expect("r"), &deployed);
     let paths: Vec<String> = again.iter().map(|c| c.summary.clone()).collect();
     assert_eq!(
         paths,

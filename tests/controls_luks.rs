@@ -99,6 +99,10 @@ fn an_unencrypted_disk_is_drift_and_its_plan_is_refused_without_consent() {
         err.starts_with("refused before anything was applied on luks-dev-1: luks-dev-1:/dev/vdb: found ext4 (UUID "),
         "{err}"
     );
+    assert!(
+        err.contains("--wipe luks-dev-1:/dev/vdb"),
+        "names its consent: {err}"
+    );
     s.consent = vec!["luks-dev-1:/dev/vdb".into()];
     let changes = plan(&s, &inv, &facts, &Default::default(), TODAY).expect("consented");
     let format = changes

@@ -20,6 +20,7 @@ mod packages;
 pub mod platform;
 pub mod proxy;
 pub mod residency;
+pub mod result;
 pub mod ssh;
 mod system;
 

@@ -4,6 +4,7 @@
 //! see ARCHITECTURE.md for where each stage lives.
 
 pub mod ca;
+pub mod calendar;
 pub mod cli;
 pub mod controls;
 pub mod engine;
@@ -13,4 +14,6 @@ pub mod lab;
 pub mod ops;
 pub mod providers;
 pub mod report;
+pub mod seal;
+pub mod sites;
 pub mod transport;

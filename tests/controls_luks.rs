@@ -5,10 +5,10 @@
 use std::path::Path;
 
 use rampart::controls::Status;
-use rampart::engine::host::{judge, plan, setup, Catalog, HostSetup};
 use rampart::engine::resource::Resource;
 use rampart::facts::{EscrowTest, Facts};
 use rampart::inventory::Inventory;
+use rampart::ops::host::{judge, plan, setup, Catalog, HostSetup};
 
 const TODAY: i64 = 20_780;
 
@@ -98,6 +98,10 @@ fn an_unencrypted_disk_is_drift_and_its_plan_is_refused_without_consent() {
     assert!(
         err.starts_with("refused before anything was applied on luks-dev-1: luks-dev-1:/dev/vdb: found ext4 (UUID "),
         "{err}"
+    );
+    assert!(
+        err.contains("--wipe luks-dev-1:/dev/vdb"),
+        "names its consent: {err}"
     );
     s.consent = vec!["luks-dev-1:/dev/vdb".into()];
     let changes = plan(&s, &inv, &facts, &Default::default(), TODAY).expect("consented");

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use rampart::controls::Status;
-use rampart::engine::host::{judge, plan, setup, Catalog};
 use rampart::facts::Facts;
 use rampart::inventory::Inventory;
+use rampart::ops::host::{judge, plan, setup, Catalog};
 
 fn load(name: &str) -> Facts {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -167,7 +167,7 @@ fn waivers_hold_until_their_expiry_then_the_control_fails_again() {
             .map(|j| (j.outcome.status, j.outcome.reason))
             .expect("SSH-01 judged")
     };
-    let last_day = rampart::inventory::days_from_date("2026-11-30").expect("date");
+    let last_day = rampart::calendar::days_from_date("2026-11-30").expect("date");
     let (status, reason) = status_on(last_day);
     assert_eq!(status, Status::Waived);
     assert_eq!(

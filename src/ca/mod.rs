@@ -227,7 +227,7 @@ fn parse_recipients(recipients: &[String]) -> Result<Vec<age::x25519::Recipient>
 /// Encrypts `plaintext` to the recipients (binary age format).
 pub fn seal(recipients: &[String], plaintext: &[u8]) -> Result<Vec<u8>, CaError> {
     parse_recipients(recipients)?;
-    crate::report::encrypt::encrypt(recipients, plaintext).map_err(|e| CaError::Age(e.to_string()))
+    crate::seal::encrypt(recipients, plaintext).map_err(|e| CaError::Age(e.to_string()))
 }
 
 /// Writes `bytes` to `path` atomically (temporary file, then rename) with

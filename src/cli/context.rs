@@ -110,13 +110,13 @@ pub fn prepare(global: &GlobalArgs) -> anyhow::Result<Prepared> {
 /// [`prepare`] that keeps hosts still to be created (for `provision`).
 pub fn prepare_for_provision(global: &GlobalArgs) -> anyhow::Result<Prepared> {
     let inventory = load_inventory(global)?;
-    let catalog = crate::engine::host::Catalog::load(&inventory)
+    let catalog = crate::ops::host::Catalog::load(&inventory)
         .map_err(|e| super::UsageError(format!("profiles: {e}")))?;
     let hosts = selected(&inventory, global)?;
     let setups = hosts
         .iter()
         .map(|h| {
-            crate::engine::host::setup(&inventory, &catalog, h)
+            crate::ops::host::setup(&inventory, &catalog, h)
                 .map_err(|e| super::UsageError(format!("profiles for {}: {e}", h.name)))
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -143,7 +143,7 @@ pub async fn host_facts(
 /// Gathers `request` and refuses an unsupported OS.
 pub async fn supported_facts(
     session: &crate::transport::Session,
-    setup: &crate::engine::host::HostSetup,
+    setup: &crate::ops::host::HostSetup,
     request: &crate::facts::Request,
 ) -> anyhow::Result<crate::facts::Facts> {
     let f = crate::facts::gather(session, request).await?;

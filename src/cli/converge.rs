@@ -5,15 +5,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::calendar;
 use crate::controls::mesh::Directory;
 use crate::controls::proxy::acme;
-use crate::engine::converge::{apply_changes, Applied};
-use crate::engine::fleet::{self, Rendezvous};
-use crate::engine::host;
 use crate::engine::resource::Change;
 use crate::facts::Facts;
-use crate::ops::converge::{self as ops, failure_text, is_edge};
-use crate::report::time;
+use crate::ops::converge::{apply_changes, Applied};
+use crate::ops::fleet::{self, Rendezvous};
+use crate::ops::harden::{self as ops, failure_text, is_edge};
+use crate::ops::host;
 use crate::transport::{HostOutcome, Reconnect};
 
 use super::args::GlobalArgs;
@@ -107,7 +107,7 @@ fn host_changes(
     let setup = p
         .setup(name)
         .ok_or_else(|| anyhow::anyhow!("no setup for {name}"))?;
-    host::plan(setup, &p.inventory, f, directory, host::today()).map_err(|e| anyhow::anyhow!(e))
+    host::plan(setup, &p.inventory, f, directory, calendar::today()).map_err(|e| anyhow::anyhow!(e))
 }
 
 /// Facts, then the plan against what the rendezvous knows now; a mesh host
@@ -257,7 +257,7 @@ async fn acme_pass(
         stored.as_deref(),
         &names,
         a.renew_days,
-        i64::try_from(time::now_secs()).unwrap_or(i64::MAX),
+        i64::try_from(calendar::now_secs()).unwrap_or(i64::MAX),
     ) else {
         return Ok(None);
     };
@@ -313,7 +313,7 @@ pub async fn harden(g: &GlobalArgs, wipe: &[String]) -> anyhow::Result<Exit> {
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
     refuse_lockouts(&p, &opts.credentials.public_keys())?;
     prepare_edges(&p)?;
-    let stamp = time::compact(time::now_secs());
+    let stamp = calendar::compact(calendar::now_secs());
     let rendezvous = mesh_rendezvous(&p, true)?;
     // Mesh hosts wait for each other midway: they all run at once, whatever -j.
     let mut g = g.clone();

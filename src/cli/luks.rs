@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use crate::controls::luks::{self, DeviceStatus, HostStatus};
 use crate::controls::HostCtx;
-use crate::engine::host::{self, HostSetup};
 use crate::engine::secret::{Escrow, Secret};
 use crate::facts::Facts;
 use crate::inventory::Inventory;
+use crate::ops::host::{self, HostSetup};
 use crate::transport::{HostOutcome, Session};
 
 use super::args::{GlobalArgs, LuksCommand, ShowFormat};
@@ -20,7 +20,7 @@ use super::{summarize, Exit, UsageError};
 
 /// The variable naming an age identity file that can open the escrows
 /// (the same one the mesh's sealed preshared keys use).
-pub const IDENTITY_ENV: &str = crate::engine::fleet::AGE_IDENTITY_ENV;
+pub const IDENTITY_ENV: &str = crate::ca::identity::ENV;
 
 pub async fn run(g: &GlobalArgs, cmd: LuksCommand) -> anyhow::Result<Exit> {
     match cmd {

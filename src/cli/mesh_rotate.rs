@@ -11,9 +11,9 @@
 
 use std::sync::Arc;
 
-use crate::engine::fleet::{self, Rendezvous};
+use crate::calendar;
+use crate::ops::fleet::{self, Rendezvous};
 use crate::ops::mesh_rotate::{self as steps, rotate_host};
-use crate::report::time;
 
 use super::args::GlobalArgs;
 use super::context::{connect_options, on_hosts_observed, Prepared};
@@ -41,7 +41,7 @@ pub async fn run(g: &GlobalArgs) -> anyhow::Result<Exit> {
     g.jobs = g
         .jobs
         .max(u16::try_from(p.setups.len()).unwrap_or(u16::MAX));
-    let stamp = time::compact(time::now_secs());
+    let stamp = calendar::compact(calendar::now_secs());
     let outcomes = on_hosts_observed(
         &p,
         &opts,

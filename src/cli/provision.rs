@@ -9,13 +9,12 @@
 
 use std::sync::Arc;
 
+use crate::calendar;
 use crate::controls::{context, HostCtx};
-use crate::engine::boot::{wait_until_booted, Boot};
-use crate::engine::converge::{apply_changes, Applied};
-use crate::engine::host;
 use crate::engine::resource::Resource;
 use crate::inventory::Host;
-use crate::report::time;
+use crate::ops::boot::{wait_until_booted, Boot};
+use crate::ops::converge::{apply_changes, Applied};
 use crate::transport::{HostOutcome, Reconnect, Session, TransportError};
 
 use super::args::GlobalArgs;
@@ -38,7 +37,7 @@ pub async fn run(g: &GlobalArgs) -> anyhow::Result<Exit> {
     let opts = connect_options(&p.inventory, &bootstrap, g)?;
     let created = super::create::create_servers(g, &mut p, &opts).await?;
     let p = Arc::new(p);
-    let stamp = time::compact(time::now_secs());
+    let stamp = calendar::compact(calendar::now_secs());
     let task = |session: Arc<Session>, name: String, reconnect: Reconnect| {
         let (p, stamp, user) = (p.clone(), stamp.clone(), user.clone());
         async move { provision_host(&p, session, &name, reconnect, &stamp, &user).await }
@@ -188,7 +187,7 @@ async fn first_contact_changes(
         })
         .collect();
     resources.extend(crate::controls::first_contact_resources(&ctx));
-    Ok(host::changes(&resources, &f))
+    Ok(crate::engine::resource::changes(&resources, &f))
 }
 
 /// What the host's sshd logged about `user` in the last minutes (read over

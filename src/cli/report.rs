@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::calendar;
 use crate::controls::firewall;
 use crate::inventory::source::{read_regular, MAX_INPUT_BYTES};
 use crate::inventory::{hex_sha256, Host, Inventory};
@@ -18,7 +19,8 @@ use crate::report::document::{
 };
 use crate::report::residency::{self, Residency};
 use crate::report::sign::Signer;
-use crate::report::{diff, encrypt, html, markdown, redact, time, VerifyRun};
+use crate::report::{diff, html, markdown, redact, VerifyRun};
+use crate::seal;
 
 use super::args::{GlobalArgs, ReportArgs, ReportFormat};
 use super::context::{load_inventory, prepare};
@@ -107,11 +109,11 @@ pub async fn run(g: &GlobalArgs, a: ReportArgs) -> anyhow::Result<Exit> {
         Some(inv) => flows(inv, &host_refs),
         None => Vec::new(),
     };
-    let now = time::now_secs();
+    let now = calendar::now_secs();
     let report = document::build(
         run,
         Context {
-            generated_at: time::rfc3339(now),
+            generated_at: calendar::rfc3339(now),
             source,
             signing: signer.as_ref().map(|s| Signing {
                 namespace: document::SIGNATURE_NAMESPACE.into(),
@@ -124,7 +126,7 @@ pub async fn run(g: &GlobalArgs, a: ReportArgs) -> anyhow::Result<Exit> {
         },
     );
 
-    let base = format!("rampart-report-{}", time::compact(now));
+    let base = format!("rampart-report-{}", calendar::compact(now));
     let mut written = Vec::new();
     for f in &formats {
         let (ext, body) = match f {
@@ -141,7 +143,7 @@ pub async fn run(g: &GlobalArgs, a: ReportArgs) -> anyhow::Result<Exit> {
             written.push(sig_path);
         }
         if a.encrypt {
-            let sealed = encrypt::encrypt(&recipients, body.as_bytes())?;
+            let sealed = seal::encrypt(&recipients, body.as_bytes())?;
             let age_path = with_suffix(&path, "age");
             write_new(&age_path, &sealed)?;
             written.push(age_path);
@@ -176,7 +178,7 @@ pub async fn run(g: &GlobalArgs, a: ReportArgs) -> anyhow::Result<Exit> {
 /// `profiles_dir` may override the built-in ones), else the built-in ones.
 fn built_profiles(inv: Option<&Inventory>) -> Vec<String> {
     let names = |ps: &[crate::controls::Profile]| ps.iter().map(|p| p.profile.clone()).collect();
-    if let Some(Ok(c)) = inv.map(crate::engine::host::Catalog::load) {
+    if let Some(Ok(c)) = inv.map(crate::ops::host::Catalog::load) {
         return names(&c.profiles);
     }
     crate::controls::builtin_profiles()

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use crate::calendar;
 use crate::controls::mesh::Directory;
-use crate::engine::host;
 use crate::ops::verify as ops;
-use crate::report::{self, time, ControlResult, VerifyRun};
+use crate::report::{self, ControlResult, VerifyRun};
 use crate::transport::HostOutcome;
 
 use super::args::{GlobalArgs, VerifyFormat};
@@ -32,8 +32,8 @@ pub async fn run(g: &GlobalArgs, format: VerifyFormat) -> anyhow::Result<Exit> {
 /// Verifies every selected host; unreachable hosts are part of the run.
 pub async fn verify_run(g: &GlobalArgs, p: &Arc<Prepared>) -> anyhow::Result<VerifyRun> {
     let opts = connect_options(&p.inventory, &p.inventory.ssh.user, g)?;
-    let started = time::now_secs();
-    let today = host::today();
+    let started = calendar::now_secs();
+    let today = calendar::today();
     let identities = std::rc::Rc::new(super::luks::identities_from_env()?);
     let gathered = on_hosts(p, &opts, g, "verify", |session, name, _| {
         let (p, identities) = (p.clone(), identities.clone());

@@ -131,8 +131,12 @@ pub fn evaluate_auditd(ctx: &HostCtx) -> Outcome {
 
 /// auditctl -l prints `-w PATH -p wa -k KEY` as `-w PATH -p wa -k KEY` but
 /// syscall rules with `-S a -S b`; compare on the set of words.
+/// A rule as a sorted word list, so a rule file's line and `auditctl -l`'s
+/// listing of it compare equal: auditctl lists syscalls in its own order
+/// and prints a syscall rule's `-k KEY` as `-F key=KEY`.
 fn normalize_rule(r: &str) -> Vec<String> {
     let mut w: Vec<String> = r
+        .replace("-F key=", "-k ")
         .replace(',', " -S ")
         .split_whitespace()
         .map(String::from)
@@ -166,22 +170,32 @@ pub fn auditd_resources(ctx: &HostCtx) -> Vec<Resource> {
 }
 
 pub fn evaluate_time_sync(ctx: &HostCtx) -> Outcome {
-    let expected = "systemd-timesyncd or chrony active".to_string();
+    let expected = "systemd-timesyncd or chrony active, the clock synchronized".to_string();
     if ctx.in_container() {
         return Outcome::not_applicable(container_reason(ctx, "the clock belongs to the host kernel; time sync services refuse to run in containers"), expected);
     }
     let active =
         |u: &str| ctx.facts.services.get(u).and_then(|s| s.active.as_deref()) == Some("active");
-    let observed = ["systemd-timesyncd.service", "chrony.service"]
+    let service = ["systemd-timesyncd.service", "chrony.service"]
         .iter()
-        .find(|u| active(u))
-        .map(|u| format!("{u} active"))
-        .unwrap_or_else(|| "no time sync service active".into());
+        .find(|u| active(u));
+    // A daemon that reaches no time server keeps the clock free-running:
+    // only systemd's NTPSynchronized says the clock is actually in sync.
+    let synced = ctx.facts.ntp_synchronized;
+    let observed = match (service, synced) {
+        (None, _) => "no time sync service active".to_string(),
+        (Some(u), Some(false)) => format!("{u} active, but the clock is not synchronized (timedatectl NTPSynchronized=no: no time server reached)"),
+        (Some(u), Some(true)) => format!("{u} active, clock synchronized"),
+        (Some(u), None) => format!("{u} active"),
+    };
     Outcome::judge(
-        observed.ends_with("active") && !observed.starts_with("no "),
+        service.is_some() && synced != Some(false),
         observed.clone(),
         expected,
-        evidence("systemctl is-active systemd-timesyncd chrony", observed),
+        evidence(
+            "systemctl is-active systemd-timesyncd chrony; timedatectl show -p NTPSynchronized",
+            observed,
+        ),
     )
 }
 
@@ -212,3 +226,61 @@ pub const CHECKS: &[CustomCheck] = &[
         Ok(time_sync_resources(ctx))
     }),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_time_daemon_that_reached_no_server_is_not_a_synchronized_clock() {
+        let mut facts: crate::facts::Facts =
+            serde_json::from_str(include_str!("../../tests/fixtures/facts/fresh.json"))
+                .expect("recorded facts parse");
+        facts.virtualization.kind = "qemu".into();
+        facts.virtualization.container = None;
+        facts.services.insert(
+            "systemd-timesyncd.service".into(),
+            crate::facts::Unit {
+                active: Some("active".into()),
+                ..Default::default()
+            },
+        );
+        let inv = crate::inventory::Inventory::parse(
+            std::path::Path::new("inventory.yaml"),
+            "hosts:\n  h: {address: 192.0.2.1, roles: [base]}\n",
+        )
+        .expect("inventory");
+        let judge = |facts: &crate::facts::Facts| {
+            evaluate_time_sync(&HostCtx {
+                host: &inv.hosts[0],
+                inventory: &inv,
+                facts,
+                vars: &Default::default(),
+                mesh: &Default::default(),
+            })
+        };
+        facts.ntp_synchronized = Some(false);
+        let o = judge(&facts);
+        assert_eq!(o.status, crate::controls::Status::Fail);
+        assert!(o.observed.contains("not synchronized"), "{}", o.observed);
+        facts.ntp_synchronized = Some(true);
+        assert_eq!(judge(&facts).status, crate::controls::Status::Pass);
+        facts.services.clear();
+        assert_eq!(judge(&facts).status, crate::controls::Status::Fail);
+    }
+
+    #[test]
+    fn a_syscall_rule_matches_auditctls_listing_of_it() {
+        // `auditctl -l` on Debian 13 (audit 4.0.2) for rampart's time rule.
+        let listed =
+            "-a always,exit -F arch=b64 -S adjtimex,settimeofday,clock_settime -F key=time-change";
+        let written =
+            "-a always,exit -F arch=b64 -S adjtimex,settimeofday,clock_settime -k time-change";
+        assert_eq!(normalize_rule(listed), normalize_rule(written));
+        assert_ne!(
+            normalize_rule("-a always,exit -F arch=b64 -S adjtimex -F key=time-change"),
+            normalize_rule(written),
+            "a rule missing syscalls is not the same rule"
+        );
+    }
+}

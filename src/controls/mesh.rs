@@ -32,7 +32,7 @@ pub struct Directory {
     /// peer configuration may be rendered.
     pub complete: bool,
     /// Where pairs' preshared keys are kept (when the inventory wants them).
-    pub psk: Option<std::sync::Arc<crate::engine::fleet::PskStore>>,
+    pub psk: Option<std::sync::Arc<super::mesh_psk::PskStore>>,
 }
 
 impl Directory {

@@ -14,11 +14,13 @@ mod kernel;
 mod logging;
 pub mod luks;
 pub mod mesh;
+pub mod mesh_psk;
 pub mod outcome;
 mod packages;
 pub mod platform;
 pub mod proxy;
 pub mod residency;
+pub mod result;
 pub mod ssh;
 mod system;
 

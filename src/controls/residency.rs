@@ -7,11 +7,11 @@
 use super::context::HostCtx;
 use super::custom::CustomCheck;
 use super::outcome::{Evidence, Outcome, Status};
+use super::result::ControlResult;
 use super::{CatalogError, Control, Profile};
 use crate::inventory::residency::{self, HostResidency};
 use crate::inventory::{Host, Inventory};
 use crate::providers::live::{LiveLocation, LiveStatus, RES_02};
-use crate::report::ControlResult;
 
 /// The profile that holds RES-01 and RES-02.
 pub const PROFILE: &str = "residency";

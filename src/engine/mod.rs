@@ -1,12 +1,8 @@
-//! The engine: desired state (resources) against facts gives the plan;
-//! the plan is applied in as few round trips as possible, with lockout
-//! protection before and after.
+//! The engine: desired state as resources, their diff against facts, the
+//! apply script that enforces them and the secrets it carries. It sits below
+//! `controls` (controls produce `Resource`s); the per-host stages that run
+//! controls through it live above, in `ops`.
 
 pub mod apply;
-pub mod boot;
-pub mod converge;
-pub mod fleet;
-pub mod host;
 pub mod resource;
-pub mod safety;
 pub mod secret;

@@ -605,6 +605,38 @@ fn service_diff(
     (!what.is_empty()).then(|| r.change('~', format!("service {name}: {}", what.join(", ")), None))
 }
 
+/// Resources that differ from the facts, in apply order.
+pub fn changes(resources: &[Resource], facts: &Facts) -> Vec<Change> {
+    let mut unique: Vec<&Resource> = Vec::new();
+    for r in resources {
+        if !unique.contains(&r) {
+            unique.push(r);
+        }
+    }
+    let mut out: Vec<Change> = unique.into_iter().filter_map(|r| r.diff(facts)).collect();
+    out.sort_by_key(|c| apply_rank(&c.resource));
+    out
+}
+
+/// Packages, then accounts, then files, then services and live settings.
+fn apply_rank(r: &Resource) -> u8 {
+    match r {
+        Resource::Package { .. } => 0,
+        Resource::Group { .. } => 1,
+        Resource::User { .. } => 2,
+        Resource::File { .. }
+        | Resource::Absent { .. }
+        | Resource::Generate { .. }
+        | Resource::Secret { .. } => 3,
+        Resource::Perms { .. } => 4,
+        Resource::Shell { .. } | Resource::LockPassword { .. } | Resource::LeaveGroup { .. } => 5,
+        Resource::Service { .. } => 6,
+        Resource::Sysctl { .. } => 7,
+        Resource::Trigger { .. } => 8,
+        Resource::Action(_) => 9,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

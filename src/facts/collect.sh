@@ -75,6 +75,8 @@ s journald; systemd-analyze cat-config systemd/journald.conf 2>/dev/null
 s audit; if have auditctl; then auditctl -l 2>&1; echo "@@exit $?"; else echo "@@absent"; fi
 s apt-lists; find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -printf '%T@\n' 2>/dev/null | sort -n | tail -n 1
 s modprobe; modprobe --showconfig 2>/dev/null | grep -E '^(blacklist|install) '
+# LOG-08: systemd's own verdict on the clock (yes/no), not just a running daemon.
+s ntp-synchronized; timedatectl show -p NTPSynchronized --value 2>/dev/null
 s mounts; findmnt -J -o TARGET,SOURCE,FSTYPE,OPTIONS 2>/dev/null
 # LUKS (controls/luks.rs): whether the kernel has device-mapper (volumes can
 # be opened), cryptsetup's version, and for each declared disk everything

@@ -61,6 +61,9 @@ pub struct Facts {
     pub file_hashes: BTreeMap<String, Option<String>>,
     /// `nginx -t`: its output when the configuration is valid.
     pub nginx_test: Probe<String>,
+    /// `timedatectl`'s NTPSynchronized; `None` when it gave no answer (no
+    /// systemd-timedated, or facts recorded before it was collected).
+    pub ntp_synchronized: Option<bool>,
     /// What the control machine observed of this host over the network
     /// (live probes run by `verify`), by probe name; empty otherwise.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]

@@ -99,6 +99,11 @@ pub fn parse(raw: &str) -> Facts {
         ),
         file_hashes: file_hashes(get("hashes")),
         nginx_test: probe(get("nginx-test"), |t| t.trim().to_string()),
+        ntp_synchronized: match get("ntp-synchronized").trim() {
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        },
         observed: BTreeMap::new(),
     };
     facts.services = units(get("unit-files"), get("units"));

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::calendar::days_from_date;
 pub use error::{Diagnostic, InventoryError};
 pub use locate::{Position, PositionIndex};
 pub use model::{
@@ -30,7 +31,6 @@ pub use model::{
 };
 pub use roles::{RoleTable, PROFILES};
 pub use select::select_hosts;
-pub use validate::days_from_date;
 
 /// Where a ProxyJump goes: through another inventory host, or an address.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

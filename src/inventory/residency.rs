@@ -2,7 +2,7 @@
 //!
 //! The inventory may declare `residency: {countries: [FR, DE]}`. Each host's
 //! `provider` + `location` names a site in the one site table
-//! ([`crate::providers::SITES`]), and the site's country must be one of the
+//! ([`crate::sites::SITES`]), and the site's country must be one of the
 //! policy's. The judgement never connects anywhere:
 //!
 //! * a host in a listed country passes;
@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use super::model::Provider;
 use super::{Host, Inventory};
-use crate::providers::{resolve_site, ProviderKind, Site, SITES};
+use crate::sites::{resolve_site, ProviderKind, Site, SITES};
 
 /// The control id of "every host runs in a country of the residency policy".
 pub const RES_01: &str = "RES-01";

@@ -375,8 +375,8 @@ fn check_create(c: &mut Checker, base: &str, h: &HostSpec) {
             );
         }
     }
-    let Some(site) = crate::providers::hcloud_site(&create.location) else {
-        let cloud: Vec<&str> = crate::providers::SITES
+    let Some(site) = crate::sites::hcloud_site(&create.location) else {
+        let cloud: Vec<&str> = crate::sites::SITES
             .iter()
             .filter(|s| s.hcloud)
             .map(|s| s.code)
@@ -551,43 +551,6 @@ fn check_acme(c: &mut Checker, dir: &Path, a: &super::model::AcmeSettings) {
     }
 }
 
-/// Days since 1970-01-01 of a `YYYY-MM-DD` date (proleptic Gregorian).
-pub fn days_from_date(date: &str) -> Option<i64> {
-    let mut parts = date.trim().splitn(3, '-');
-    let y: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let d: i64 = parts.next()?.parse().ok()?;
-    let days_in_month = [
-        31,
-        if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
-            29
-        } else {
-            28
-        },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&m) || d < 1 || d > days_in_month[(m - 1) as usize] {
-        return None;
-    }
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146097 + doe - 719468)
-}
-
 fn check_flows(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
     for (i, f) in inv.flows.iter().enumerate() {
         for (key, name) in [("from", &f.from), ("to", &f.to)] {
@@ -651,7 +614,7 @@ fn check_waivers(c: &mut Checker, inv: &InventoryFile, table: &RoleTable) {
                 "empty reason; expected why the deviation is accepted".into(),
             );
         }
-        if days_from_date(&w.expires).is_none() {
+        if crate::calendar::days_from_date(&w.expires).is_none() {
             c.error(
                 &format!("{base}.expires"),
                 format!("invalid date {:?}; expected YYYY-MM-DD", w.expires),
@@ -714,15 +677,6 @@ fn check_host_roles(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_count_days_since_the_epoch() {
-        assert_eq!(days_from_date("1970-01-01"), Some(0));
-        assert_eq!(days_from_date("2000-03-01"), Some(11017));
-        assert_eq!(days_from_date("2026-11-23"), Some(20780));
-        assert_eq!(days_from_date("2026-02-29"), None);
-        assert_eq!(days_from_date("tomorrow"), None);
-    }
 
     #[test]
     fn user_names_follow_debian_rules() {

@@ -1,132 +1,157 @@
-//! What `plan` and `harden` decide before and after they touch hosts: the
-//! refusals made before anything is applied, which hosts are edges, the
-//! mesh rendezvous they meet at, and a failed apply in words.
+//! Applying a host's plan and proving the host is still reachable.
 
-use crate::controls::HostControl;
-use crate::engine::converge::Applied;
-use crate::engine::fleet::{self, Rendezvous};
-use crate::engine::host::{self, HostSetup};
-use crate::engine::safety;
-use crate::inventory::{Host, Inventory};
+use crate::engine::apply;
+use crate::engine::resource::{Change, Handler, Resource};
+use crate::engine::secret::SecretError;
+use crate::transport::{Reconnect, Session, TransportError};
 
-/// The controls enforced on any of the host's possible releases: the
-/// lockout check runs before facts say which one the host is on.
-fn enforced_controls<'a>(inventory: &Inventory, s: &'a HostSetup) -> Vec<&'a HostControl> {
-    let today = host::today();
-    s.releases
-        .iter()
-        .flat_map(|r| &r.controls)
-        .filter(|hc| {
-            inventory
-                .waiver_for(&hc.control.id, &s.host, today)
-                .is_none()
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// An escrow could not be written: the host was not touched.
+    #[error("nothing was applied to this host: {0}")]
+    Escrow(#[from] SecretError),
+}
+
+/// Writes the escrow of every secret the changes carry, before any of them
+/// reaches the host: a crash after the host used a key must not lose it.
+pub fn persist_escrows(changes: &[Change]) -> Result<(), SecretError> {
+    for c in changes {
+        if let Resource::Action(a) = &c.resource {
+            if let (Some(secret), Some(escrow)) = (&a.secret, &a.escrow) {
+                escrow.persist(secret)?;
+                tracing::debug!(path = %escrow.path.display(), "escrow written");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What happened when a host's changes were applied.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub changes: Vec<Change>,
+    /// Per change: applied or not.
+    pub ok: Vec<bool>,
+    /// (change summary, error output) for each failed change.
+    pub failures: Vec<(String, String)>,
+    /// (handler name, succeeded).
+    pub handlers: Vec<(String, bool)>,
+    /// Set when the sshd change was undone because a fresh connection failed.
+    pub rolled_back: Option<String>,
+}
+
+impl Applied {
+    pub fn applied(&self) -> usize {
+        self.ok.iter().filter(|o| **o).count()
+    }
+    /// Whether a package was installed or purged.
+    pub fn installed_packages(&self) -> bool {
+        self.changes.iter().zip(&self.ok).any(|(c, ok)| {
+            *ok && matches!(
+                c.resource,
+                crate::engine::resource::Resource::Package { .. }
+            )
+        })
+    }
+
+    /// Adds a later pass's results.
+    pub fn absorb(&mut self, later: Applied) {
+        self.changes.extend(later.changes);
+        self.ok.extend(later.ok);
+        self.failures.extend(later.failures);
+        self.handlers.extend(later.handlers);
+        if self.rolled_back.is_none() {
+            self.rolled_back = later.rolled_back;
+        }
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.failures.is_empty()
+            && self.rolled_back.is_none()
+            && self.handlers.iter().all(|(_, ok)| *ok)
+    }
+}
+
+/// Runs the host's changes in one exec, then, if sshd was reloaded, opens a
+/// fresh connection: success cancels the rollback timer, failure rolls the
+/// sshd configuration back at once over the still-open session.
+pub async fn apply_changes(
+    session: &Session,
+    reconnect: &Reconnect,
+    changes: Vec<Change>,
+    stamp: &str,
+) -> Result<Applied, ApplyError> {
+    if changes.is_empty() {
+        return Ok(Applied::default());
+    }
+    persist_escrows(&changes)?;
+    let script = apply::script(&changes, stamp);
+    let stdout = apply::run_script(session, &script).await?;
+    let (ok, failed) = apply::parse_results(&stdout, changes.len());
+    let failures = failed
+        .into_iter()
+        .filter_map(|(i, msg)| changes.get(i).map(|c| (c.summary.clone(), msg)))
+        .collect();
+    let handlers = parse_handlers(&stdout);
+    let mut result = Applied {
+        changes,
+        ok,
+        failures,
+        handlers,
+        rolled_back: None,
+    };
+    let guarded = [Handler::ReloadSshd, Handler::LoadFirewall];
+    if result.handlers.iter().any(|(h, ok)| {
+        *ok && guarded
+            .iter()
+            .any(|g| g.name() == h && crate::engine::apply::is_guarded(*g))
+    }) {
+        match connect_after_reload(reconnect).await {
+            Ok(fresh) => {
+                let confirmed = fresh.run(&apply::confirm_script(), b"").await;
+                fresh.close().await;
+                if let Err(e) = confirmed {
+                    result.rolled_back = Some(format!(
+                        "could not cancel the rollback timer over the fresh connection: {e}"
+                    ));
+                }
+            }
+            Err(e) => {
+                let _ = session.run(&apply::rollback_script(), b"").await;
+                result.rolled_back = Some(format!("a fresh SSH connection failed after the change ({e}); the previous sshd configuration and firewall were restored"));
+            }
+        }
+    }
+    Ok(result)
+}
+
+fn parse_handlers(stdout: &str) -> Vec<(String, bool)> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("@@handler ok ")
+                .map(|n| (n.trim().to_string(), true))
+                .or_else(|| {
+                    l.strip_prefix("@@handler fail ")
+                        .map(|n| (n.trim().to_string(), false))
+                })
         })
         .collect()
 }
 
-/// Every way the run's plans could lock rampart's own account out of a
-/// host, each once.
-pub fn lockout_risks(
-    inventory: &Inventory,
-    setups: &[HostSetup],
-    client_keys: &[String],
-) -> Vec<String> {
-    let mut risks = Vec::new();
-    for s in setups {
-        for release in &s.releases {
-            let group = release
-                .vars
-                .get("operators_group")
-                .and_then(|v| v.as_str())
-                .unwrap_or("rampart-operators")
-                .to_string();
-            for risk in safety::lockout_risks(
-                inventory,
-                &s.host,
-                &enforced_controls(inventory, s),
-                &group,
-                client_keys,
-            ) {
-                if !risks.contains(&risk) {
-                    risks.push(risk);
-                }
+/// A reloaded sshd re-executes itself; for a moment the port refuses
+/// connections. Refusals are retried briefly; any other failure is final.
+async fn connect_after_reload(reconnect: &Reconnect) -> Result<Session, TransportError> {
+    let mut attempt = 0;
+    loop {
+        match reconnect.connect().await {
+            Err(TransportError::Connect { .. }) if attempt < 10 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             }
+            other => return other,
         }
     }
-    risks
-}
-
-/// Inventory problems the luks profile finds before connecting (no
-/// recipients to escrow keys to, …), and `--wipe` values that do not name
-/// a declared disk of a selected host.
-pub fn luks_input_problems(inventory: &Inventory, hosts: &[&Host], wipe: &[String]) -> Vec<String> {
-    let mut problems = crate::controls::luks::preflight(inventory, hosts);
-    if let Err(e) = crate::controls::luks::check_wipe(wipe, hosts) {
-        problems.push(e);
-    }
-    problems
-}
-
-/// The refusal text listing every problem under `head`, one a line, so the
-/// operator sees them all at once; `None` when there are none.
-pub fn refusal(head: &str, problems: &[String]) -> Option<String> {
-    if problems.is_empty() {
-        return None;
-    }
-    Some(format!("{head}\n  {}", problems.join("\n  ")))
-}
-
-/// The mesh hosts of this run meet at a rendezvous to learn each other's
-/// keys; keys recorded by earlier runs stand in for hosts outside the run.
-/// The error is the recorded keys' file, unreadable.
-pub fn mesh_rendezvous(
-    inventory: &Inventory,
-    setups: &[HostSetup],
-    applying: bool,
-) -> Result<Rendezvous, String> {
-    let expected = setups
-        .iter()
-        .filter(|s| s.host.has_profile("mesh"))
-        .map(|s| s.host.name.clone())
-        .collect();
-    let recorded = fleet::load_recorded(&fleet::keys_file(inventory)).map_err(|e| e.to_string())?;
-    let mut r = Rendezvous::new(expected, recorded);
-    if inventory.mesh.preshared_keys {
-        r = r.with_preshared_keys(fleet::PskStore::new(inventory, applying));
-    }
-    Ok(r)
-}
-
-/// Whether the host runs an edge proxy (its controls include PRX-02's check).
-pub fn is_edge(s: &HostSetup) -> bool {
-    s.releases
-        .iter()
-        .flat_map(|r| &r.controls)
-        .any(|hc| crate::controls::proxy::is_config_check(&hc.control.check))
-}
-
-/// What failed in an apply, in one line for the host's outcome.
-pub fn failure_text(a: &Applied) -> String {
-    let mut parts = Vec::new();
-    for (summary, msg) in &a.failures {
-        tracing::debug!("{summary} failed:\n{msg}");
-        parts.push(format!(
-            "failed: {summary}: {}",
-            crate::engine::apply::failure_detail(msg)
-        ));
-    }
-    for (h, ok) in &a.handlers {
-        if !ok {
-            parts.push(format!("handler failed: {h}"));
-        }
-    }
-    if let Some(r) = &a.rolled_back {
-        parts.push(r.clone());
-    }
-    format!(
-        "{} of {} change(s) applied; {}",
-        a.applied(),
-        a.changes.len(),
-        parts.join("; ")
-    )
 }

@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use crate::controls::mesh::{self, Directory};
-use crate::engine::converge::{apply_changes, ApplyError};
-use crate::engine::fleet::Rendezvous;
 use crate::engine::resource::{Change, Handler, Resource};
 use crate::inventory::Inventory;
+use crate::ops::converge::{apply_changes, ApplyError};
+use crate::ops::fleet::Rendezvous;
 use crate::ops::Prepared;
 use crate::transport::{Reconnect, Session, TransportError};
 

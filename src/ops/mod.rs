@@ -1,13 +1,22 @@
-//! Pipelines the commands run, below the CLI: `cli/` parses arguments,
-//! calls into here and prints; what a command does to hosts lives here so
-//! it can be read (and tested) without the argument parsing around it.
+//! The per-host stages above `controls` and the pipelines the commands
+//! run. Stages: which controls a host is in force for, judging and planning
+//! (`host`), apply with lockout protection (`converge`, `safety`), waiting
+//! for a fresh server (`boot`) and what hosts of one run learn from each
+//! other (`fleet`). Pipelines, below the CLI (`cli/` parses arguments, calls
+//! into here and prints): harden's preflight and refusals (`harden`),
+//! `verify`, and mesh key rotation (`mesh_rotate`).
 
+pub mod boot;
 pub mod converge;
+pub mod fleet;
+pub mod harden;
+pub mod host;
 pub mod mesh_rotate;
+pub mod safety;
 pub mod verify;
 
-use crate::engine::host::{Catalog, HostSetup};
 use crate::inventory::{Host, Inventory};
+use host::{Catalog, HostSetup};
 
 /// The inventory, the catalog, and every selected host's setup: all
 /// decided before any connection, so input errors exit 2 with nothing done.

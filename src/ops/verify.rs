@@ -3,14 +3,15 @@
 
 use std::collections::BTreeMap;
 
+use crate::calendar;
 use crate::controls::mesh::Directory;
 use crate::controls::residency;
-use crate::engine::fleet;
-use crate::engine::host::{self, Catalog, HostSetup};
 use crate::facts::Facts;
 use crate::inventory::{Host, Inventory};
+use crate::ops::fleet;
+use crate::ops::host::{self, Catalog, HostSetup};
 use crate::providers;
-use crate::report::{self, time, ControlResult, HostSummary, VerifyRun};
+use crate::report::{self, ControlResult, HostSummary, VerifyRun};
 
 /// The mesh keys of the run's hosts (from their facts) over the recorded
 /// ones. The error is the recorded keys' file, unreadable.
@@ -41,7 +42,7 @@ pub fn judge_host(
     today: i64,
 ) -> Result<Vec<ControlResult>, String> {
     let name = &setup.host.name;
-    let checked_at = time::rfc3339(f.collected_at);
+    let checked_at = calendar::rfc3339(f.collected_at);
     Ok(host::judge(setup, inventory, f, directory, today)?
         .into_iter()
         .map(|j| ControlResult {
@@ -69,7 +70,7 @@ pub async fn residency_results(
     inventory: &Inventory,
     hosts: &[&Host],
 ) -> Result<Vec<ControlResult>, String> {
-    let now = time::rfc3339(time::now_secs());
+    let now = calendar::rfc3339(calendar::now_secs());
     let r = residency::Residency::new(&catalog.profiles, inventory).map_err(|e| e.to_string())?;
     let mut out = residency::res01(&r, inventory, hosts, &now);
     let providers = providers::configured_providers(&providers::process_env)
@@ -122,8 +123,8 @@ pub fn record(
         inventory: inventory.path.display().to_string(),
         inventory_sha256: inventory.sha256.clone(),
         profiles_sha256: catalog.sha256.clone(),
-        started_at: time::rfc3339(started),
-        finished_at: time::rfc3339(time::now_secs()),
+        started_at: calendar::rfc3339(started),
+        finished_at: calendar::rfc3339(calendar::now_secs()),
         hosts,
         results,
     }

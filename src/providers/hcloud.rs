@@ -32,8 +32,8 @@ use super::config::{
 };
 use super::error::{ApiError, ProviderError, RateLimitError};
 use super::http::{build_url, decode, endpoint_name, Reply, Transport};
-use super::location::normalise_hcloud_location;
 use super::{Provider, ProviderKind, ProviderServer, ServerKind};
+use crate::sites::normalise_hcloud_location;
 
 mod types;
 

@@ -35,7 +35,6 @@ mod config;
 mod error;
 mod http;
 mod labels;
-mod location;
 
 pub mod create;
 pub mod hcloud;
@@ -54,18 +53,12 @@ use serde::Serialize;
 pub use config::{process_env, EnvLookup, HttpOptions, PollPolicy, RetryPolicy, Secret};
 pub use error::{ApiError, ProviderError, RateLimitError};
 pub use labels::LabelSelector;
-pub use location::{
+// The site table sits below both the inventory and the provider clients;
+// its names stay reachable here, where callers of the clients look for them.
+pub use crate::sites::{
     country_code, hcloud_site, normalise_hcloud_location, normalise_ovh_datacenter,
-    normalise_ovh_region, normalise_robot_dc, resolve_site, Site, SITES,
+    normalise_ovh_region, normalise_robot_dc, resolve_site, ProviderKind, Site, SITES,
 };
-
-/// Which company hosts a server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    Hetzner,
-    Ovh,
-}
 
 /// Virtual (cloud) or bare-metal (dedicated) server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -32,8 +32,8 @@ use super::config::{
 };
 use super::error::{ApiError, ProviderError};
 use super::http::{build_url, decode, endpoint_name, unix_now, Reply, Transport};
-use super::location::{normalise_ovh_datacenter, normalise_ovh_region};
 use super::{filter_by_selector, Provider, ProviderKind, ProviderServer, ServerKind};
+use crate::sites::{normalise_ovh_datacenter, normalise_ovh_region};
 
 const PROVIDER: &str = "ovh";
 pub const ENV_APPLICATION_KEY: &str = "OVH_APPLICATION_KEY";

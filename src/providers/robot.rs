@@ -29,8 +29,8 @@ use super::config::{
 };
 use super::error::{ApiError, ProviderError, RateLimitError};
 use super::http::{build_url, decode, endpoint_name, Reply, Transport};
-use super::location::normalise_robot_dc;
 use super::{filter_by_selector, Provider, ProviderKind, ProviderServer, ServerKind};
+use crate::sites::normalise_robot_dc;
 
 const PROVIDER: &str = "robot";
 /// Default API base URL.

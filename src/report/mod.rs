@@ -8,7 +8,6 @@
 
 pub mod diff;
 pub mod document;
-pub mod encrypt;
 pub mod html;
 pub mod junit;
 pub mod markdown;
@@ -16,31 +15,13 @@ pub mod redact;
 pub mod residency;
 pub mod sign;
 pub mod text;
-pub mod time;
 
 use serde::{Deserialize, Serialize};
 
-use crate::controls::{Evidence, References, Severity, Status};
-
-/// One control judged on one host.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ControlResult {
-    pub id: String,
-    pub host: String,
-    pub profile: String,
-    pub title: String,
-    pub severity: Severity,
-    pub status: Status,
-    pub observed: String,
-    pub expected: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub rationale: String,
-    pub references: References,
-    pub evidence: Evidence,
-    /// When the facts behind the result were collected (RFC 3339, UTC).
-    pub checked_at: String,
-}
+// A verify result is what controls produce (RES-01/RES-02 build them
+// directly), so the type sits in controls; the run's schema names it here.
+pub use crate::controls::result::ControlResult;
+use crate::controls::Status;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

@@ -12,7 +12,7 @@
 //!
 //! "Blank" is decided from facts: no `blkid -p` signature, nothing `wipefs`
 //! lists, no partitions, holders, mounts or swap. Anything else is refused
-//! (the host's whole plan, see engine::safety) unless the operator names
+//! (the host's whole plan, see ops::safety) unless the operator names
 //! `HOST:DEVICE` with `harden --wipe` for that run.
 //!
 //! Opening, mkfs and mounting need device-mapper; on a kernel without it

@@ -286,18 +286,8 @@ fn a_disk_holding_data_is_refused_unless_named_for_this_run() {
         assert_eq!(d.target, "luks-1:/dev/vdb");
         assert!(d.found.starts_with("found ext4 (UUID "), "{}", d.found);
         assert!(a[0].script.contains("wipefs -a -q \"$dev\""));
-        let err =
-            crate::engine::safety::refuse_destruction("luks-1", &r, &[]).expect_err("refused");
-        assert!(
-            err.contains("luks-1:/dev/vdb: found ext4") && err.contains("--wipe luks-1:/dev/vdb"),
-            "{err}"
-        );
-        assert!(crate::engine::safety::refuse_destruction(
-            "luks-1",
-            &r,
-            &["luks-1:/dev/vdb".into()]
-        )
-        .is_ok());
+        // The refusal itself is the stage's (ops::safety, above controls):
+        // tests/controls_luks.rs plans these recorded facts and is refused.
     });
     let blank = recorded("blank");
     with_ctx(&blank, true, |ctx| {

@@ -244,7 +244,7 @@ fn the_key_is_secret_in_the_plan_and_compared_by_hash() {
     let facts = Facts::default();
     let c = ctx(&f, &facts);
     let wanted = resources(&c).expect("resources");
-    let changes = crate::engine::host::changes(&wanted, &facts);
+    let changes = crate::engine::resource::changes(&wanted, &facts);
     let printed: String = changes
         .iter()
         .map(|ch| format!("{ch}\n{}\n", ch.diff.clone().unwrap_or_default()))
@@ -255,7 +255,7 @@ fn the_key_is_secret_in_the_plan_and_compared_by_hash() {
     assert!(changes.iter().any(|ch| matches!(&ch.resource, Resource::File { path, secret: true, mode: 0o600, .. } if path == SERVER_KEY)));
     let deployed = compliant_facts(&f);
     let again =
-        crate::engine::host::changes(&resources(&ctx(&f, &deployed)).expect("r"), &deployed);
+        crate::engine::resource::changes(&resources(&ctx(&f, &deployed)).expect("r"), &deployed);
     let paths: Vec<String> = again.iter().map(|c| c.summary.clone()).collect();
     assert_eq!(
         paths,
@@ -422,7 +422,7 @@ fn acme_orders_dns_names_only() {
 
 #[test]
 fn acme_renewal_is_due_when_missing_expiring_or_renamed() {
-    let now = crate::report::time::now_secs() as i64;
+    let now = crate::calendar::now_secs() as i64;
     let names = vec!["app.example.eu".to_string()];
     assert_eq!(
         acme::renewal_due(None, &names, 30, now).as_deref(),

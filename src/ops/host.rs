@@ -10,7 +10,7 @@ use crate::controls::{
 use crate::facts::{self, Facts};
 use crate::inventory::{Host, Inventory};
 
-use super::resource::{Change, Resource};
+use crate::engine::resource::Change;
 
 /// The profiles in force: built in, or from the inventory's profiles_dir.
 pub struct Catalog {
@@ -193,46 +193,5 @@ pub fn plan(
     }
     let resources = dispatch::enforce(&enforced, &ctx)?;
     super::safety::refuse_destruction(&setup.host.name, &resources, &setup.consent)?;
-    Ok(changes(&resources, facts))
-}
-
-/// Resources that differ from the facts, in apply order.
-pub fn changes(resources: &[Resource], facts: &Facts) -> Vec<Change> {
-    let mut unique: Vec<&Resource> = Vec::new();
-    for r in resources {
-        if !unique.contains(&r) {
-            unique.push(r);
-        }
-    }
-    let mut out: Vec<Change> = unique.into_iter().filter_map(|r| r.diff(facts)).collect();
-    out.sort_by_key(|c| apply_rank(&c.resource));
-    out
-}
-
-/// Packages, then accounts, then files, then services and live settings.
-fn apply_rank(r: &Resource) -> u8 {
-    match r {
-        Resource::Package { .. } => 0,
-        Resource::Group { .. } => 1,
-        Resource::User { .. } => 2,
-        Resource::File { .. }
-        | Resource::Absent { .. }
-        | Resource::Generate { .. }
-        | Resource::Secret { .. } => 3,
-        Resource::Perms { .. } => 4,
-        Resource::Shell { .. } | Resource::LockPassword { .. } | Resource::LeaveGroup { .. } => 5,
-        Resource::Service { .. } => 6,
-        Resource::Sysctl { .. } => 7,
-        Resource::Trigger { .. } => 8,
-        Resource::Action(_) => 9,
-    }
-}
-
-/// Today as days since the epoch (UTC), for waiver expiry.
-pub fn today() -> i64 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    i64::try_from(secs / 86_400).unwrap_or(0)
+    Ok(crate::engine::resource::changes(&resources, facts))
 }

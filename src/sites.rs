@@ -2,8 +2,18 @@
 //! `FSN1-DC14`, `gra3`, `GRA11`, `EU-WEST-PAR`). Inventory and residency
 //! checks compare one normalised, lowercase site code, and keep the raw
 //! value next to it for display.
+//! A low module: `inventory` (RES-01, `create:` locations) and the
+//! provider clients both read it, neither reaches into the other for it.
 
-use super::ProviderKind;
+use serde::Serialize;
+
+/// Which company hosts a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Hetzner,
+    Ovh,
+}
 
 /// Hetzner Cloud location names (`fsn1`, `nbg1`, `hel1`, `ash`, `hil`,
 /// `sin`) are already site codes.
@@ -95,7 +105,7 @@ fn strip_trailing_digits(s: &str) -> &str {
 }
 
 /// One site a provider runs servers in: its normalised code (what
-/// [`ProviderServer::location`](super::ProviderServer::location) holds and
+/// [`ProviderServer::location`](crate::providers::ProviderServer::location) holds and
 /// what inventories write), the ISO 3166-1 alpha-2 country it is in, and
 /// the city, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,10 +1,13 @@
-//! `--encrypt`: report files age-encrypted to the inventory's
-//! `secrets.recipients` for delivery. Encryption happens in memory, so the
+//! Age sealing to the inventory's `secrets.recipients`: report files for
+//! delivery (`--encrypt`), the CA's key, secret escrows and the mesh's
+//! preshared keys. A basic below every layer that seals, so none of them
+//! reaches into another for it. Encryption happens in memory, so the
 //! plaintext never touches the disk.
 
 use std::io::Write;
 use std::str::FromStr;
 
+// The messages are the ones `--encrypt` has always printed; tests pin them.
 #[derive(Debug, thiserror::Error)]
 pub enum EncryptError {
     #[error("no age recipients: set secrets.recipients in the inventory to encrypt reports")]

@@ -300,7 +300,7 @@ fn the_checker_fails_on_an_upward_import() {
         "controls and report, not calendar: {grouped:?}"
     );
 
-    let peer = violations(&file("src/ops/x.rs", "fn f() { crate::report::x(); }\n"));
+    let peer = violations(&file("src/ops/x.rs", "fn f() { crate::lab::x(); }\n"));
     assert_eq!(
         peer.len(),
         1,

@@ -14,7 +14,7 @@ use futures::future::LocalBoxFuture;
 
 use super::context::HostCtx;
 use super::outcome::Outcome;
-use super::{accounts, firewall, logging, luks, mesh, proxy, residency, system};
+use super::{accounts, firewall, homes, integrity, logging, luks, mesh, proxy, residency, system};
 use crate::engine::resource::Resource;
 use crate::inventory::{Host, Inventory, Operator};
 
@@ -114,7 +114,9 @@ pub struct Login<'a> {
 /// Every area's table, in the order profiles and messages list them.
 const AREAS: &[&[CustomCheck]] = &[
     accounts::CHECKS,
+    homes::CHECKS,
     logging::CHECKS,
+    integrity::CHECKS,
     system::CHECKS,
     firewall::CHECKS,
     mesh::CHECKS,

@@ -10,6 +10,8 @@ pub mod dispatch;
 pub mod doc;
 mod files;
 pub mod firewall;
+mod homes;
+mod integrity;
 mod kernel;
 mod logging;
 pub mod luks;

@@ -16,15 +16,20 @@ pub const SSHD_ROLLBACK_UNIT: &str = "rampart-rollback-sshd";
 pub const FIREWALL_ROLLBACK_UNIT: &str = "rampart-rollback-firewall";
 /// How long the host waits for the confirmation before rolling back.
 pub const ROLLBACK_SECS: u64 = 60;
+/// When rampart last changed the host (seconds since the epoch), written
+/// by every apply that changed something, before its snapshots are taken:
+/// verify judges an integrity database against it.
+pub const LAST_CHANGE: &str = "/var/lib/rampart/last-change";
 /// Backups kept per host (older runs are deleted).
 const BACKUPS_KEPT: usize = 10;
 
 /// The script's helpers, after `set -u` and `transport::SCRIPT_ENV`.
 const PRELUDE: &str = r#"export DEBIAN_FRONTEND=noninteractive
 FAILED=0
+CHANGED=0
 LOG=$(mktemp)
 trap 'rm -f "$LOG"' EXIT
-ok() { printf '@@ok %s\n' "$1"; }
+ok() { CHANGED=1; printf '@@ok %s\n' "$1"; }
 fail() { FAILED=1; printf '@@fail %s\n' "$1"; tail -n 15 "$LOG" | sed 's/^/  /'; }
 backup() {
   [ -e "$1" ] || return 0
@@ -108,10 +113,15 @@ pub fn script(changes: &[Change], stamp: &str) -> String {
     }
     let mut handlers = BTreeSet::new();
     let mut notifying: BTreeMap<Handler, Vec<String>> = BTreeMap::new();
+    let mut stamped = false;
     for (i, c) in indexed
         .iter()
         .filter(|(_, c)| !matches!(c.resource, Resource::Package { .. }))
     {
+        if matches!(c.resource, Resource::Snapshot { .. }) && !stamped {
+            s.push_str(&stamp_last_change());
+            stamped = true;
+        }
         handlers.extend(c.resource.handlers().iter().copied());
         if let Some(path) = c.resource.path() {
             for h in c.resource.handlers() {
@@ -124,6 +134,9 @@ pub fn script(changes: &[Change], stamp: &str) -> String {
             on_success(*i, c)
         ));
     }
+    if !stamped {
+        s.push_str(&stamp_last_change());
+    }
     for h in &handlers {
         match checked(*h) {
             Some(c) => s.push_str(&checked_step(*h, &c, notifying.get(h).map_or(&[], |v| v))),
@@ -134,6 +147,14 @@ pub fn script(changes: &[Change], stamp: &str) -> String {
         "ls -1d /var/backups/rampart/*/ 2>/dev/null | sort | head -n -{BACKUPS_KEPT} | xargs -r rm -rf\nexit $FAILED\n"
     ));
     s
+}
+
+/// Records the time of this run's changes, if it made any (see [`LAST_CHANGE`]).
+fn stamp_last_change() -> String {
+    format!(
+        "if [ \"$CHANGED\" = 1 ]; then mkdir -p {dir} && date +%s > {LAST_CHANGE}; fi\n",
+        dir = shell_quote(LAST_CHANGE.rsplit_once('/').map_or("/", |(d, _)| d))
+    )
 }
 
 /// Runs handler `h` if a step notified it. sshd is reloaded under a

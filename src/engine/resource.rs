@@ -184,6 +184,15 @@ pub enum Resource {
     /// bound to `$RAMPART_SECRET` for the step only and escrowed first, and
     /// may destroy what a device holds, which needs the operator's consent.
     Action(Box<Action>),
+    /// A record of the host's state taken after every other step of the
+    /// run (an integrity database must include rampart's own edits, or
+    /// its first check reports every one of them): a change when `stale`
+    /// (judged from facts), and whenever anything else changes in the run.
+    Snapshot {
+        what: String,
+        stale: bool,
+        command: String,
+    },
 }
 
 /// A step of the apply script that is neither a file nor a package.
@@ -427,6 +436,9 @@ impl Resource {
             Resource::Trigger { what, needed, .. } => {
                 needed.then(|| self.change('~', what.clone(), None))
             }
+            Resource::Snapshot { what, stale, .. } => {
+                stale.then(|| self.change('~', what.clone(), None))
+            }
             Resource::Secret { path, what, .. } => Some(self.change(
                 '+',
                 format!("{what}: {path} (content hidden: it is a secret)"),
@@ -495,16 +507,12 @@ impl Resource {
             }
             Resource::Sysctl { key, value } => format!("sysctl -q -w {}", q(&format!("{key}={value}"))),
             Resource::Group { name } => format!("getent group {0} >/dev/null || groupadd {0}", q(name)),
-            Resource::User { name, shell, groups } => format!(
-                "if getent passwd {n} >/dev/null; then usermod -s {s} -a -G {g} {n}; else useradd -m -s {s} -G {g} {n} && chage -M -1 {n}; fi",
-                n = q(name),
-                s = q(shell),
-                g = q(&groups.join(","))
-            ),
+            Resource::User { name, shell, groups } => user_script(name, shell, groups),
             Resource::Shell { user, shell } => format!("usermod -s {} {}", q(shell), q(user)),
             Resource::LockPassword { user } => format!("passwd -l {} >/dev/null", q(user)),
             Resource::LeaveGroup { user, group } => format!("gpasswd -d {} {} >/dev/null", q(user), q(group)),
             Resource::Trigger { .. } => "true".to_string(),
+            Resource::Snapshot { command, .. } => command.clone(),
             Resource::Secret { path, content, .. } => format!(
                 "put {} 0600 root root '' <<'RAMPART_EOF'\n{}\nRAMPART_EOF",
                 q(path),
@@ -522,6 +530,21 @@ impl Resource {
 /// An action's step: the secret bound for it alone, the body in a subshell
 /// with `set -e` (so its first failing command fails the step without
 /// ending the apply script), the variable unset afterwards.
+/// Creates an account (or adds its groups). A new home gets the modes
+/// umask 027 would have given (useradd copies /etc/skel as it is, 0644),
+/// and ~/.ssh is the account's own before any key file is written into it.
+fn user_script(name: &str, shell: &str, groups: &[String]) -> String {
+    let n = shell_quote(name);
+    let closed = format!(
+        "h=$(getent passwd {n} | cut -d: -f6) && find \"$h\" -maxdepth 1 \\( -path \"$h\" -o -name '.*' \\) -exec chmod g-w,o-rwx {{}} + && install -d -m 0700 -o {n} -g \"$(id -gn {n})\" \"$h/.ssh\""
+    );
+    format!(
+        "if getent passwd {n} >/dev/null; then usermod -s {s} -a -G {g} {n}; else useradd -m -K HOME_MODE=0750 -s {s} -G {g} {n} && chage -M -1 {n} && {closed}; fi",
+        s = shell_quote(shell),
+        g = shell_quote(&groups.join(","))
+    )
+}
+
 fn action_script(a: &Action) -> String {
     use super::secret::{shell_binding, SECRET_VAR};
     let binding = a
@@ -613,7 +636,20 @@ pub fn changes(resources: &[Resource], facts: &Facts) -> Vec<Change> {
             unique.push(r);
         }
     }
-    let mut out: Vec<Change> = unique.into_iter().filter_map(|r| r.diff(facts)).collect();
+    let mut out: Vec<Change> = unique.iter().filter_map(|r| r.diff(facts)).collect();
+    let others_change = out
+        .iter()
+        .any(|c| !matches!(c.resource, Resource::Snapshot { .. }));
+    if others_change {
+        for r in &unique {
+            if let Resource::Snapshot {
+                what, stale: false, ..
+            } = r
+            {
+                out.push(r.change('~', format!("{what} (after this run's changes)"), None));
+            }
+        }
+    }
     out.sort_by_key(|c| apply_rank(&c.resource));
     out
 }
@@ -634,6 +670,7 @@ fn apply_rank(r: &Resource) -> u8 {
         Resource::Sysctl { .. } => 7,
         Resource::Trigger { .. } => 8,
         Resource::Action(_) => 9,
+        Resource::Snapshot { .. } => 10,
     }
 }
 

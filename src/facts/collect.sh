@@ -65,6 +65,15 @@ getent passwd | while IFS=: read -r u _ _ _ _ h _; do
   done
 done
 s listening; ss -Htlnup 2>/dev/null
+# ACC-09: interactive accounts' home directories, their dot files and
+# directories (mode owner group path, like `modes`).
+s homes
+getent passwd | while IFS=: read -r u _ uid _ _ h sh; do
+  case "$sh" in */nologin|*/false|/bin/sync|"") continue ;; esac
+  [ "$uid" -ge 1000 ] && [ "$uid" -ne 65534 ] && [ -d "$h" ] || continue
+  printf '@@home %s\n' "$u"
+  find "$h" -maxdepth 1 \( -path "$h" -o -name '.*' \) \( -type f -o -type d \) -printf '%m %u %g %p\n' 2>/dev/null
+done
 s modes; stat -c '%a %U %G %n' /etc/passwd /etc/group /etc/shadow /etc/gshadow /etc/ssh/sshd_config /etc/ssh/ssh_host_*_key /etc/crontab /etc/cron.d /etc/cron.daily /etc/cron.hourly /etc/cron.weekly /etc/cron.monthly /etc/sudoers $RAMPART_STAT 2>/dev/null
 # Files rampart manages or reads settings from, base64 so content is exact.
 s files
@@ -77,6 +86,13 @@ s apt-lists; find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -printf '%T
 s modprobe; modprobe --showconfig 2>/dev/null | grep -E '^(blacklist|install) '
 # LOG-08: systemd's own verdict on the clock (yes/no), not just a running daemon.
 s ntp-synchronized; timedatectl show -p NTPSynchronized --value 2>/dev/null
+# LOG-15/LOG-16: when AIDE's database was written (never its content), when
+# rampart last changed the host (engine::apply::LAST_CHANGE), how the last
+# daily check ended.
+s integrity
+stat -c 'database %Y' /var/lib/aide/aide.db 2>/dev/null
+[ -f /var/lib/rampart/last-change ] && sed -n '1s/^/last-change /p' /var/lib/rampart/last-change
+systemctl show dailyaidecheck.service -p Result -p ExecMainStatus -p ExecMainExitTimestamp --timestamp=unix 2>/dev/null
 s mounts; findmnt -J -o TARGET,SOURCE,FSTYPE,OPTIONS 2>/dev/null
 # LUKS (controls/luks.rs): whether the kernel has device-mapper (volumes can
 # be opened), cryptsetup's version, and for each declared disk everything

@@ -37,6 +37,9 @@ pub struct Facts {
     pub groups: Vec<Group>,
     pub authorized_keys: Vec<AuthorizedKeys>,
     pub listening: Vec<Socket>,
+    /// Interactive accounts' home directory and the dot files and
+    /// directories in it, with their modes, by account name.
+    pub homes: BTreeMap<String, BTreeMap<String, FileMode>>,
     pub file_modes: BTreeMap<String, FileMode>,
     /// `blacklist`/`install` lines of the effective modprobe configuration.
     pub modprobe: Vec<String>,
@@ -64,6 +67,8 @@ pub struct Facts {
     /// `timedatectl`'s NTPSynchronized; `None` when it gave no answer (no
     /// systemd-timedated, or facts recorded before it was collected).
     pub ntp_synchronized: Option<bool>,
+    /// AIDE's database, the last daily check and rampart's last change.
+    pub integrity: Integrity,
     /// What the control machine observed of this host over the network
     /// (live probes run by `verify`), by probe name; empty otherwise.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -79,6 +84,28 @@ impl Facts {
     pub fn has_package(&self, name: &str) -> bool {
         self.packages.contains_key(name)
     }
+}
+
+/// What LOG-15/LOG-16 judge an integrity baseline by (times are seconds
+/// since the epoch; the database's content never leaves the host).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Integrity {
+    /// Modification time of AIDE's database, `None` when there is none.
+    pub database: Option<u64>,
+    /// When rampart last changed the host (`engine::apply::LAST_CHANGE`).
+    pub last_change: Option<u64>,
+    /// The last run of Debian's daily check, `None` when it never ran.
+    pub last_check: Option<UnitRun>,
+}
+
+/// How a oneshot service's last run ended (`systemctl show`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct UnitRun {
+    /// systemd's `Result`: `success`, `exit-code`, `timeout`, …
+    pub result: String,
+    pub exit_status: Option<i32>,
+    pub exited_at: u64,
 }
 
 /// The outcome of a probe whose tool may be missing or may fail.

@@ -61,6 +61,7 @@ pub fn parse(raw: &str) -> Facts {
         groups: groups(get("group")),
         authorized_keys: authorized_keys(get("authorized-keys")),
         listening: listening(get("listening")),
+        homes: homes(get("homes")),
         file_modes: file_modes(get("modes")),
         modprobe: get("modprobe")
             .lines()
@@ -104,11 +105,46 @@ pub fn parse(raw: &str) -> Facts {
             "no" => Some(false),
             _ => None,
         },
+        integrity: integrity(get("integrity")),
         observed: BTreeMap::new(),
     };
     facts.services = units(get("unit-files"), get("units"));
     facts.users = users(get("passwd"), get("shadow"));
+    // Home entries are judged like any other file's mode (Resource::Perms).
+    let home_modes: Vec<(String, FileMode)> = facts
+        .homes
+        .values()
+        .flat_map(|e| e.iter().map(|(p, m)| (p.clone(), m.clone())))
+        .collect();
+    facts.file_modes.extend(home_modes);
     facts
+}
+
+/// `database MTIME`, `last-change TIME` and `systemctl show`'s
+/// `Result=`, `ExecMainStatus=`, `ExecMainExitTimestamp=@TIME` lines
+/// (an empty timestamp: the check never ran since boot).
+fn integrity(t: &str) -> Integrity {
+    let mut out = Integrity::default();
+    let (mut result, mut status, mut exited) = (String::new(), None, None);
+    for line in t.lines().map(str::trim) {
+        if let Some(v) = line.strip_prefix("database ") {
+            out.database = v.trim().parse().ok();
+        } else if let Some(v) = line.strip_prefix("last-change ") {
+            out.last_change = v.trim().parse().ok();
+        } else if let Some(v) = line.strip_prefix("Result=") {
+            result = v.to_string();
+        } else if let Some(v) = line.strip_prefix("ExecMainStatus=") {
+            status = v.parse().ok();
+        } else if let Some(v) = line.strip_prefix("ExecMainExitTimestamp=") {
+            exited = v.trim_start_matches('@').parse().ok();
+        }
+    }
+    out.last_check = exited.filter(|t| *t > 0).map(|exited_at| UnitRun {
+        result,
+        exit_status: status,
+        exited_at,
+    });
+    out
 }
 
 fn unquote(v: &str) -> String {
@@ -549,6 +585,20 @@ pub fn file_modes(text: &str) -> BTreeMap<String, FileMode> {
             ))
         })
         .collect()
+}
+
+/// `@@home USER` followed by that account's `mode owner group path` lines.
+fn homes(text: &str) -> BTreeMap<String, BTreeMap<String, FileMode>> {
+    let mut out: BTreeMap<String, BTreeMap<String, FileMode>> = BTreeMap::new();
+    let mut user = None;
+    for line in text.lines() {
+        if let Some(u) = line.strip_prefix("@@home ") {
+            user = Some(u.trim().to_string());
+        } else if let Some(u) = &user {
+            out.entry(u.clone()).or_default().extend(file_modes(line));
+        }
+    }
+    out
 }
 
 /// The client address from `@@from $SSH_CONNECTION` ("client port server port").

@@ -42,7 +42,7 @@ pub struct LabSpec {
 
 pub const DEFAULT_SUBNET: &str = "10.123.0.0/16";
 pub const DEFAULT_NAME: &str = "lab";
-const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 /// A VM under software emulation boots in about 35 s alone on 2 cores;
 /// several in parallel beside a loaded machine take longer.
 const VM_BOOT_TIMEOUT: Duration = Duration::from_secs(480);

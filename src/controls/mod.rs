@@ -191,6 +191,7 @@ mod tests {
             disks: vec![],
             vars: Default::default(),
             create: None,
+            databases: vec![],
         }
     }
 

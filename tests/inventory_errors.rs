@@ -372,3 +372,66 @@ fn an_acme_source_parses_with_defaults() {
         other => panic!("{other:?}"),
     }
 }
+
+// --- backups (issue #16) -------------------------------------------------
+
+const BACKUP_OK: &str = "secrets:\n  recipients: [\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\"]\nbackup:\n  schedule: hourly\n  keep_days: 14\n  targets: [backup-1]\nhosts:\n  db-1:\n    address: 10.0.0.1\n    roles: [db]\n    mesh_address: 10.99.0.1\n    databases: [app, _audit2]\n  backup-1:\n    address: 10.0.0.2\n    roles: [backup]\n    mesh_address: 10.99.0.2\n  web-1:\n    address: 10.0.0.3\n    roles: [base]\n";
+
+#[test]
+fn a_valid_backup_section_parses_with_its_schedule_in_canonical_form() {
+    let inv = Inventory::parse(Path::new("inventory.yaml"), BACKUP_OK).expect("valid");
+    let b = inv.backup.as_ref().expect("backup");
+    assert_eq!(b.schedule.canonical, "hourly");
+    assert_eq!(b.schedule.period_secs, 3600);
+    assert_eq!(b.drill_max_age_days, 7, "the default");
+    assert_eq!(inv.host("db-1").expect("db").databases, ["app", "_audit2"]);
+    assert!(inv.is_backup_target("backup-1"));
+    let names: Vec<&str> = inv
+        .backup_sources()
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    assert_eq!(names, ["db-1"]);
+}
+
+#[test]
+fn backup_keep_days_targets_and_database_names_are_validated() {
+    let src = BACKUP_OK
+        .replace("keep_days: 14", "keep_days: 30")
+        .replace("targets: [backup-1]", "targets: [backup-9, web-1]")
+        .replace(
+            "databases: [app, _audit2]",
+            "databases: [app, \"x;rm -rf /\"]",
+        )
+        .replace("schedule: hourly", "schedule: \"*-*-* 02:00; reboot\"");
+    insta::assert_snapshot!(errors(&src));
+}
+
+#[test]
+fn databases_need_a_db_host_and_a_backup_section() {
+    insta::assert_snapshot!(errors(
+        "hosts:\n  web-1:\n    address: 10.0.0.3\n    roles: [base]\n    databases: [app]\n"
+    ));
+}
+
+#[test]
+fn cli_refuses_a_bad_backup_section_with_exit_2() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("inv.yaml");
+    std::fs::write(&path, BACKUP_OK.replace("keep_days: 14", "keep_days: 30")).expect("write");
+    let out = rampart()
+        .arg("-i")
+        .arg(&path)
+        .args(["inventory", "check"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:5:14: keep_days 30 is out of range; expected 7 to 14",
+            path.display()
+        )),
+        "{err}"
+    );
+}

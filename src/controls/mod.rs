@@ -193,6 +193,7 @@ mod tests {
             disks: vec![],
             vars: Default::default(),
             create: None,
+            databases: vec![],
         }
     }
 

@@ -11,6 +11,7 @@ pub mod locate;
 mod model;
 pub mod residency;
 pub mod roles;
+pub mod schedule;
 mod select;
 pub mod source;
 mod syntax;
@@ -25,9 +26,9 @@ use crate::calendar::days_from_date;
 pub use error::{Diagnostic, InventoryError};
 pub use locate::{Position, PositionIndex};
 pub use model::{
-    AcmeSettings, CertificateSource, CreateSpec, Flow, HostSpec, InventoryFile, MeshSettings,
-    Network, Operator, Proto, Provider, ProxySettings, Residency, SecretsSettings, SshSettings,
-    Via, Waiver,
+    AcmeSettings, BackupSettings, CertificateSource, CreateSpec, Flow, HostSpec, InventoryFile,
+    MeshSettings, Network, Operator, Proto, Provider, ProxySettings, Residency, SecretsSettings,
+    SshSettings, Via, Waiver,
 };
 pub use roles::{RoleTable, PROFILES};
 pub use select::select_hosts;
@@ -69,6 +70,8 @@ pub struct Host {
     pub vars: std::collections::BTreeMap<String, serde_yaml::Value>,
     /// How `provision` creates the server at Hetzner Cloud, if it does.
     pub create: Option<CreateSpec>,
+    /// PostgreSQL databases this `db` host backs up.
+    pub databases: Vec<String>,
 }
 
 impl Host {
@@ -102,8 +105,39 @@ pub struct Inventory {
     pub mesh: MeshSettings,
     /// The edge proxies' settings, certificate paths anchored.
     pub proxy: ProxySettings,
+    /// The databases' backups (`backup:`), the schedule parsed.
+    pub backup: Option<Backup>,
     #[serde(skip)]
     pub roles: RoleTable,
+}
+
+/// `backup:` validated.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Backup {
+    pub schedule: schedule::Schedule,
+    pub keep_days: u32,
+    pub targets: Vec<String>,
+    pub drill_max_age_days: u32,
+}
+
+impl Inventory {
+    /// The hosts whose databases are backed up (db hosts declaring some).
+    pub fn backup_sources(&self) -> Vec<&Host> {
+        if self.backup.is_none() {
+            return Vec::new();
+        }
+        self.hosts
+            .iter()
+            .filter(|h| !h.databases.is_empty())
+            .collect()
+    }
+
+    /// Whether `host` receives backups.
+    pub fn is_backup_target(&self, host: &str) -> bool {
+        self.backup
+            .as_ref()
+            .is_some_and(|b| b.targets.iter().any(|t| t == host))
+    }
 }
 
 impl Inventory {
@@ -237,6 +271,7 @@ fn resolve(path: &Path, dir: &Path, source: &str, file: InventoryFile) -> Invent
                 disks: spec.disks.clone(),
                 vars: spec.vars.clone(),
                 create: spec.create.clone(),
+                databases: spec.databases.clone(),
             }
         })
         .collect();
@@ -267,6 +302,15 @@ fn resolve(path: &Path, dir: &Path, source: &str, file: InventoryFile) -> Invent
         mesh: file.mesh.clone(),
         residency: file.residency.as_ref().map(|r| r.countries.clone()),
         proxy: anchored_proxy(dir, &file.proxy),
+        backup: file.backup.as_ref().and_then(|b| {
+            // validate::check has proven the schedule parses.
+            Some(Backup {
+                schedule: schedule::parse(&b.schedule).ok()?,
+                keep_days: b.keep_days,
+                targets: b.targets.clone(),
+                drill_max_age_days: b.drill_max_age_days,
+            })
+        }),
         roles,
     }
 }

@@ -43,6 +43,30 @@ pub struct InventoryFile {
     /// The edge reverse proxies (profile `proxy`): server names, certificate.
     #[serde(default)]
     pub proxy: ProxySettings,
+    /// Encrypted database backups of the `db` hosts (profile `backup`).
+    #[serde(default)]
+    pub backup: Option<BackupSettings>,
+}
+
+/// How the `db` hosts' databases are backed up: how often, how long the
+/// artifacts are kept, and where they go.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSettings {
+    /// `hourly`, `daily`, or a systemd OnCalendar expression of the form
+    /// `*-*-* HH:MM[:SS]` (fields `*`, numbers, lists, `A/STEP`).
+    pub schedule: String,
+    /// Days an artifact is kept before rotation deletes it: 7 to 14.
+    pub keep_days: u32,
+    /// Hosts with the `backup` role that receive the artifacts.
+    pub targets: Vec<String>,
+    /// A restore drill older than this (days) fails BAK controls.
+    #[serde(default = "default_drill_max_age_days")]
+    pub drill_max_age_days: u32,
+}
+
+fn default_drill_max_age_days() -> u32 {
+    7
 }
 
 /// How the mesh is built. Every mesh host peers with every other one unless
@@ -281,6 +305,9 @@ pub struct HostSpec {
     /// A Hetzner Cloud server `provision` creates when it does not exist yet.
     #[serde(default)]
     pub create: Option<CreateSpec>,
+    /// PostgreSQL databases a `db` host backs up (`backup:`).
+    #[serde(default)]
+    pub databases: Vec<String>,
 }
 
 /// How to create a Hetzner Cloud server (`POST /servers`).

@@ -73,6 +73,7 @@ pub(super) fn check(
     check_mesh_links(&mut c, inv, &table);
     check_residency(&mut c, inv);
     check_proxy(&mut c, dir, inv);
+    check_backup(&mut c, inv);
     c.diags
         .sort_by_key(|d| (d.position.line, d.position.column));
     c.diags
@@ -547,6 +548,107 @@ fn check_acme(c: &mut Checker, dir: &Path, a: &super::model::AcmeSettings) {
                 "renew_days {} is out of range; expected 1 to 365",
                 a.renew_days
             ),
+        );
+    }
+}
+
+/// PostgreSQL database names rampart accepts: they reach `pg_dump`,
+/// unit names and file names, so only `^[a-z_][a-z0-9_]{0,62}$`.
+pub(super) fn is_valid_database_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && name.len() <= 63
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// `backup:` and the hosts' `databases:`: a schedule in canonical form,
+/// keep_days 7..14, targets that are hosts with the backup role, database
+/// names safe for a shell, recipients to encrypt to.
+fn check_backup(c: &mut Checker, inv: &InventoryFile) {
+    for (name, h) in &inv.hosts {
+        let base = format!("hosts.{name}");
+        if !h.databases.is_empty() && !h.roles.iter().any(|r| r == "db") {
+            c.error_key(
+                &format!("{base}.databases"),
+                "databases are backed up on hosts with the `db` role; expected `db` in this host's roles".into(),
+            );
+        }
+        if !h.databases.is_empty() && inv.backup.is_none() {
+            c.error_key(
+                &format!("{base}.databases"),
+                "databases are declared but there is no `backup:` section; expected `backup:` with schedule, keep_days and targets".into(),
+            );
+        }
+        for (i, d) in h.databases.iter().enumerate() {
+            let at = format!("{base}.databases[{i}]");
+            if !is_valid_database_name(d) {
+                c.error(
+                    &at,
+                    format!("invalid database name {d:?}; expected lowercase letters, digits and `_`, starting with a letter or `_`, at most 63 characters"),
+                );
+            } else if h.databases[..i].contains(d) {
+                c.error(
+                    &at,
+                    format!("database `{d}` is listed twice; expected each database once"),
+                );
+            }
+        }
+    }
+    let Some(b) = &inv.backup else {
+        return;
+    };
+    if let Err(e) = super::schedule::parse(&b.schedule) {
+        c.error("backup.schedule", e);
+    }
+    if !(7..=14).contains(&b.keep_days) {
+        c.error(
+            "backup.keep_days",
+            format!(
+                "keep_days {} is out of range; expected 7 to 14 (days an artifact is kept before rotation deletes it)",
+                b.keep_days
+            ),
+        );
+    }
+    if !(1..=365).contains(&b.drill_max_age_days) {
+        c.error(
+            "backup.drill_max_age_days",
+            format!(
+                "drill_max_age_days {} is out of range; expected 1 to 365",
+                b.drill_max_age_days
+            ),
+        );
+    }
+    if b.targets.is_empty() {
+        c.error(
+            "backup.targets",
+            "no targets; expected at least one host with the `backup` role".into(),
+        );
+    }
+    for (i, t) in b.targets.iter().enumerate() {
+        let at = format!("backup.targets[{i}]");
+        match inv.hosts.get(t) {
+            None => c.error(
+                &at,
+                format!("unknown host `{t}`; expected one of: {}", host_names(inv)),
+            ),
+            Some(h) if !h.roles.iter().any(|r| r == "backup") => c.error(
+                &at,
+                format!(
+                    "host `{t}` has roles [{}], not `backup`; expected a host with the `backup` role",
+                    h.roles.join(", ")
+                ),
+            ),
+            Some(_) if b.targets[..i].contains(t) => c.error(
+                &at,
+                format!("target `{t}` is listed twice; expected each target once"),
+            ),
+            Some(_) => {}
+        }
+    }
+    if inv.secrets.recipients.is_empty() {
+        c.error_key(
+            "backup",
+            "backups are encrypted to secrets.recipients, and there are none; add an age recipient (age1…) under secrets.recipients".into(),
         );
     }
 }

@@ -638,6 +638,7 @@ fn root_on_dm_crypt_follows_the_device_chain() {
             disks: vec!["/dev/vdb".into(), "/dev/vdz".into()],
             vars: Default::default(),
             create: None,
+            databases: vec![],
         },
         &container,
     );

@@ -435,3 +435,15 @@ fn cli_refuses_a_bad_backup_section_with_exit_2() {
         "{err}"
     );
 }
+
+#[test]
+fn an_operator_contact_is_an_email_address() {
+    let src = format!(
+        "operators:\n  - name: ops\n    keys: [\"{KEY}\"]\n    contact: \"ops at example\"\n  - name: alice\n    keys: [\"{KEY}\"]\n    contact: alice@example.eu\nhosts:\n  a: {{address: 10.0.0.1, roles: [base]}}\n"
+    );
+    let err = errors(&src);
+    assert_eq!(
+        err.trim(),
+        "inventory.yaml:4:14: invalid contact \"ops at example\"; expected an e-mail address such as name@example.eu",
+    );
+}

@@ -674,12 +674,27 @@ fn reports_carry_no_secrets_or_unbounded_output() {
         "A".repeat(20_000)
     ));
     results[1]["observed"] = Value::String(format!("deploy:{hash}"));
+    // The operator's declared e-mail, also where a key comment carries it;
+    // an undeclared address in a key comment is evidence.
+    results[2]["evidence"]["excerpt"] = Value::String(
+        "ssh-ed25519 AAAAC3Nza Alice.Martin@example.com\nssh-ed25519 AAAAC3Nzb deploy-bot@ci.example.org".into(),
+    );
     let saved = tmp.path().join("run.json");
     std::fs::write(&saved, serde_json::to_string(&run).unwrap()).expect("write");
+    // The fixture's inventory, with a contact for its operator.
+    let inv_text = std::fs::read_to_string(fixture("inventory.yaml")).expect("inventory");
+    let inv_text = inv_text.replacen(
+        "  - name: ops\n",
+        "  - name: ops\n    contact: alice.martin@example.com\n",
+        1,
+    );
+    assert!(inv_text.contains("contact: alice.martin@example.com"));
+    let inventory = tmp.path().join("inventory.yaml");
+    std::fs::write(&inventory, inv_text).expect("write");
     let out_dir = tmp.path().join("out");
     let out = rampart()
         .arg("-i")
-        .arg(fixture("inventory.yaml"))
+        .arg(&inventory)
         .args(["report", "--from"])
         .arg(&saved)
         .arg("--out")
@@ -696,8 +711,26 @@ fn reports_carry_no_secrets_or_unbounded_output() {
             "GFPYYSJZGFPYYSJZ",
             "YQKMBcOFHRPkbQ2V",
             "alice.martin@example.com",
+            "Alice.Martin@example.com",
         ] {
             assert!(!body.contains(secret), "{secret} in the {ext} report");
+        }
+        // OpenSSH algorithm names are evidence, not e-mail addresses
+        // (SSH-19 and SSH-21 of every host carry them), and so is an
+        // undeclared key comment.
+        for evidence in [
+            "sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org",
+            "hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,umac-128-etm@openssh.com",
+            "umac-64-etm@openssh.com,umac-128-etm@openssh.com",
+        ] {
+            assert!(
+                body.contains(evidence),
+                "{evidence} missing from the {ext} report"
+            );
+        }
+        // Markdown carries failures only, not every excerpt.
+        if ext != "md" {
+            assert!(body.contains("deploy-bot@ci.example.org"), "{ext} report");
         }
         assert!(
             !body.contains(&"A".repeat(1_300)),
@@ -710,6 +743,20 @@ fn reports_carry_no_secrets_or_unbounded_output() {
         .unwrap();
     assert!(excerpt.contains("[private key removed]"), "{excerpt}");
     assert!(excerpt.contains("[truncated:"), "{excerpt}");
+    let comment = json["verify"]["results"][2]["evidence"]["excerpt"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        comment,
+        "ssh-ed25519 AAAAC3Nza [e-mail removed]\nssh-ed25519 AAAAC3Nzb deploy-bot@ci.example.org"
+    );
+    for r in json["verify"]["results"].as_array().unwrap() {
+        if r["id"] == "SSH-19" || r["id"] == "SSH-21" {
+            let observed = r["observed"].as_str().unwrap();
+            assert!(!observed.contains("[e-mail removed]"), "{observed}");
+            assert!(observed.contains("@openssh.com"), "{observed}");
+        }
+    }
     // Operator names stay: they are what auditors check.
     assert!(std::fs::read_to_string(&files(&out_dir)["html"])
         .unwrap()

@@ -98,7 +98,11 @@ pub async fn run(g: &GlobalArgs, a: ReportArgs) -> anyhow::Result<Exit> {
         Vec::new()
     };
 
-    redact::sanitize(&mut run);
+    let policy = inventory
+        .as_ref()
+        .map(redact::Policy::from_inventory)
+        .unwrap_or_default();
+    redact::sanitize(&mut run, &policy);
     let host_refs: Vec<&Host> = hosts.iter().collect();
     let residency = match &inventory {
         Some(inv) => residency::judge(inv, &host_refs),

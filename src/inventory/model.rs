@@ -247,6 +247,10 @@ pub struct Operator {
     /// OpenSSH public keys (`ssh-ed25519 AAAA… comment`).
     #[serde(default)]
     pub keys: Vec<String>,
+    /// The operator's e-mail address: personal data, removed from every
+    /// report (`report::redact::Policy`).
+    #[serde(default)]
+    pub contact: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -176,6 +176,14 @@ fn check_operators(c: &mut Checker, inv: &InventoryFile) {
                 ),
             );
         }
+        if let Some(contact) = &op.contact {
+            if !is_email_address(contact) {
+                c.error(
+                    &format!("{path}.contact"),
+                    format!("invalid contact {contact:?}; expected an e-mail address such as name@example.eu"),
+                );
+            }
+        }
         for (k, key) in op.keys.iter().enumerate() {
             if let Err(e) = russh::keys::ssh_key::PublicKey::from_openssh(key.trim()) {
                 c.error(
@@ -185,6 +193,21 @@ fn check_operators(c: &mut Checker, inv: &InventoryFile) {
             }
         }
     }
+}
+
+/// `local@domain.tld`: one `@`, no spaces, commas or angle brackets, a
+/// dot in the domain.
+fn is_email_address(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let bad =
+        |p: &str| p.is_empty() || p.contains(['@', ' ', ',', '<', '>', '"', '\'', '\n', '\t']);
+    !bad(local)
+        && !bad(domain)
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
 }
 
 fn check_recipients(c: &mut Checker, inv: &InventoryFile) {

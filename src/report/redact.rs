@@ -8,10 +8,97 @@
 //! * private keys (PEM/OpenSSH blocks), age secret keys, WireGuard private
 //!   and preshared keys, and crypt(3) password hashes are replaced by a
 //!   marker saying what was removed;
-//! * e-mail addresses (personal data, e.g. in public-key comments) are
-//!   replaced; operator and account names stay, they are what auditors check.
+//! * personal data is removed by field and by kind, never by a pattern
+//!   over evidence text: the e-mail addresses the inventory declares
+//!   (operators' `contact:`, the ACME account's `mailto:` contacts) are
+//!   replaced wherever they appear ([`Policy`]). Anything else shaped like
+//!   `x@y.z` is evidence and stays: OpenSSH algorithm names
+//!   (`sntrup761x25519-sha512@openssh.com`, `umac-128-etm@openssh.com`,
+//!   `…@libssh.org`), key comments, certificate subjects. Operator and
+//!   account names stay, they are what auditors check.
 
 use super::VerifyRun;
+use crate::inventory::Inventory;
+
+/// The marker that stands where a declared e-mail address was.
+pub const EMAIL_REMOVED: &str = "[e-mail removed]";
+
+/// What a report removes beyond secrets: the personal data the inventory
+/// declares. A report made without an inventory (`--from` a saved run
+/// alone) knows none, and removes only secrets.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Declared e-mail addresses, longest first (so one that contains
+    /// another is replaced whole), compared without regard to case.
+    emails: Vec<String>,
+}
+
+impl Policy {
+    /// The operators' contacts and the ACME account's contacts.
+    pub fn from_inventory(inv: &Inventory) -> Policy {
+        let mut emails: Vec<String> = inv
+            .operators
+            .iter()
+            .filter_map(|o| o.contact.clone())
+            .collect();
+        if let crate::inventory::CertificateSource::Acme(a) = &inv.proxy.certificate {
+            emails.extend(
+                a.contact
+                    .iter()
+                    .map(|c| c.strip_prefix("mailto:").unwrap_or(c).to_string()),
+            );
+        }
+        Policy::with_emails(emails)
+    }
+
+    pub fn with_emails(emails: impl IntoIterator<Item = String>) -> Policy {
+        let mut emails: Vec<String> = emails
+            .into_iter()
+            .map(|e| e.trim().to_ascii_lowercase())
+            .filter(|e| !e.is_empty())
+            .collect();
+        emails.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        emails.dedup();
+        Policy { emails }
+    }
+
+    /// Secrets by kind, then the declared personal data, then the bound.
+    pub fn clean(&self, text: &str, max_chars: usize) -> String {
+        let t = redact_secrets(text);
+        let t = self.redact_declared(&t);
+        bound(&t, max_chars)
+    }
+
+    fn redact_declared(&self, text: &str) -> String {
+        let mut t = text.to_string();
+        for e in &self.emails {
+            t = replace_ignoring_case(&t, e, EMAIL_REMOVED);
+        }
+        t
+    }
+}
+
+/// Replaces every occurrence of `needle` (ASCII lowercase) in `text`,
+/// compared without regard to ASCII case.
+fn replace_ignoring_case(text: &str, needle: &str, with: &str) -> String {
+    if needle.is_empty() {
+        return text.to_string();
+    }
+    // ASCII lowercasing keeps byte offsets, so indices carry over.
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (i, _) in lower.match_indices(needle) {
+        if i < last {
+            continue;
+        }
+        out.push_str(&text[last..i]);
+        out.push_str(with);
+        last = i + needle.len();
+    }
+    out.push_str(&text[last..]);
+    out
+}
 
 /// Longest evidence excerpt kept, in characters.
 pub const MAX_EXCERPT: usize = 1_200;
@@ -19,30 +106,36 @@ pub const MAX_EXCERPT: usize = 1_200;
 pub const MAX_VALUE: usize = 400;
 
 /// Makes every text of a run safe to publish (idempotent).
-pub fn sanitize(run: &mut VerifyRun) {
+pub fn sanitize(run: &mut VerifyRun, policy: &Policy) {
     for h in &mut run.hosts {
         if let Some(e) = &mut h.error {
-            *e = clean(e, MAX_VALUE);
+            *e = policy.clean(e, MAX_VALUE);
         }
     }
     for r in &mut run.results {
-        r.observed = clean(&r.observed, MAX_VALUE);
-        r.expected = clean(&r.expected, MAX_VALUE);
+        r.observed = policy.clean(&r.observed, MAX_VALUE);
+        r.expected = policy.clean(&r.expected, MAX_VALUE);
         if let Some(reason) = &mut r.reason {
-            *reason = clean(reason, MAX_VALUE);
+            *reason = policy.clean(reason, MAX_VALUE);
         }
-        r.evidence.command = clean(&r.evidence.command, MAX_VALUE);
-        r.evidence.excerpt = clean(&r.evidence.excerpt, MAX_EXCERPT);
+        r.evidence.command = policy.clean(&r.evidence.command, MAX_VALUE);
+        r.evidence.excerpt = policy.clean(&r.evidence.excerpt, MAX_EXCERPT);
     }
 }
 
-/// Redacts secrets and personal data, then bounds the length.
+/// Redacts secrets (no declared personal data: [`Policy::clean`] for
+/// that), then bounds the length.
 pub fn clean(text: &str, max_chars: usize) -> String {
+    Policy::default().clean(text, max_chars)
+}
+
+/// Secrets, each by its kind: private key blocks, age secret keys,
+/// WireGuard key lines, crypt(3) hashes.
+fn redact_secrets(text: &str) -> String {
     let t = redact_pem_blocks(text);
     let t = redact_age_secret_keys(&t);
     let t = redact_key_lines(&t);
-    let t = redact_words(&t);
-    bound(&t, max_chars)
+    redact_words(&t)
 }
 
 /// Keeps the first `max_chars` characters and says how much was cut.
@@ -138,7 +231,7 @@ fn redact_key_lines(text: &str) -> String {
     out.join("\n")
 }
 
-/// Word by word: crypt(3) hashes and e-mail addresses.
+/// Word by word: crypt(3) hashes.
 fn redact_words(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut word = String::new();
@@ -172,29 +265,7 @@ fn redact_word(word: &str) -> String {
             return format!("{}[password hash removed]{}", &word[..i], &word[end..]);
         }
     }
-    if is_email(word) {
-        return "[e-mail removed]".into();
-    }
     word.to_string()
-}
-
-fn is_email(word: &str) -> bool {
-    let Some((local, domain)) = word.split_once('@') else {
-        return false;
-    };
-    let domain = domain.trim_end_matches(['.', ':']);
-    !local.is_empty()
-        && local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c))
-        && domain.contains('.')
-        && domain
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-        && domain
-            .rsplit('.')
-            .next()
-            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
 }
 
 #[cfg(test)]
@@ -233,13 +304,54 @@ mod tests {
             clean("hash $y$j9T$salt$hash end", 1000),
             "hash [password hash removed] end"
         );
-        assert_eq!(
-            clean("ssh-ed25519 AAAAC3Nza alice@example.org", 1000),
-            "ssh-ed25519 AAAAC3Nza [e-mail removed]"
-        );
         // Operator names, account@host comments and prices stay.
         assert_eq!(clean("ops@laptop ops", 1000), "ops@laptop ops");
         assert_eq!(clean("costs $5 a month", 1000), "costs $5 a month");
+    }
+
+    #[test]
+    fn openssh_algorithm_names_key_comments_and_subjects_are_evidence() {
+        // What `sshd -T` says on a fresh Debian 13 host (SSH-19, SSH-21).
+        let kex = "kexalgorithms sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com,mlkem768x25519-sha256,curve25519-sha256,curve25519-sha256@libssh.org";
+        let macs = "macs umac-64-etm@openssh.com,umac-128-etm@openssh.com,hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com";
+        let ciphers =
+            "ciphers chacha20-poly1305@openssh.com,aes128-gcm@openssh.com,aes256-gcm@openssh.com";
+        let policy = Policy::with_emails(["alice.martin@example.com".to_string()]);
+        for text in [kex, macs, ciphers] {
+            assert_eq!(clean(text, 1000), text);
+            assert_eq!(policy.clean(text, 1000), text);
+            assert!(!policy.clean(text, 1000).contains(EMAIL_REMOVED));
+        }
+        // A key comment or a certificate subject is not a declared contact.
+        let key = "ssh-ed25519 AAAAC3Nza bob@example.org";
+        assert_eq!(policy.clean(key, 1000), key);
+        let subject = "subject: CN=edge-1,emailAddress=pki@example.eu";
+        assert_eq!(policy.clean(subject, 1000), subject);
+    }
+
+    #[test]
+    fn declared_emails_are_removed_wherever_they_appear() {
+        let policy = Policy::with_emails([
+            "Alice.Martin@example.com".to_string(),
+            "martin@example.com".to_string(),
+            " ".to_string(),
+        ]);
+        assert_eq!(
+            policy.clean(
+                "contact: alice.martin@EXAMPLE.com, martin@example.com.",
+                1000
+            ),
+            "contact: [e-mail removed], [e-mail removed]."
+        );
+        assert_eq!(
+            policy.clean("ssh-ed25519 AAAA alice.martin@example.com", 1000),
+            "ssh-ed25519 AAAA [e-mail removed]"
+        );
+        // Idempotent, and secrets go as well.
+        let once = policy.clean("x martin@example.com $6$s$a$b", 1000);
+        assert_eq!(once, "x [e-mail removed] [password hash removed]");
+        assert_eq!(policy.clean(&once, 1000), once);
+        assert_eq!(Policy::default().clean("a@b.eu", 100), "a@b.eu");
     }
 
     #[test]

@@ -486,19 +486,8 @@ mod tests {
         let mut facts: crate::facts::Facts =
             serde_json::from_str(include_str!("../../tests/fixtures/facts/fresh.json"))
                 .expect("recorded facts parse");
-        let inv = crate::inventory::Inventory::parse(
-            std::path::Path::new("inventory.yaml"),
-            "hosts:\n  h: {address: 192.0.2.1, roles: [base]}\n",
-        )
-        .expect("inventory");
         let judge = |facts: &crate::facts::Facts| {
-            evaluate_sole_uid_zero(&HostCtx {
-                host: &inv.hosts[0],
-                inventory: &inv,
-                facts,
-                vars: &Default::default(),
-                mesh: &Default::default(),
-            })
+            crate::controls::context::on_base_host(facts, evaluate_sole_uid_zero)
         };
         assert_eq!(
             judge(&facts).status,

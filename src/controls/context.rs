@@ -30,6 +30,23 @@ pub struct HostCtx<'a> {
     pub mesh: &'a super::mesh::Directory,
 }
 
+/// Judges `f` on `facts` of a lone `base` host (tests of one check).
+#[cfg(test)]
+pub fn on_base_host<T>(facts: &Facts, f: impl FnOnce(&HostCtx) -> T) -> T {
+    let inv = Inventory::parse(
+        std::path::Path::new("inventory.yaml"),
+        "hosts:\n  h: {address: 192.0.2.1, roles: [base]}\n",
+    )
+    .expect("inventory");
+    f(&HostCtx {
+        host: &inv.hosts[0],
+        inventory: &inv,
+        facts,
+        vars: &Default::default(),
+        mesh: &Default::default(),
+    })
+}
+
 impl HostCtx<'_> {
     pub fn var_str(&self, name: &str) -> String {
         match self.vars.get(name) {

@@ -89,6 +89,7 @@ pub const CHECKS: &[CustomCheck] = &[CustomCheck::enforced(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controls::context::on_base_host;
     use crate::controls::Status;
     use crate::facts::{Facts, User};
 
@@ -125,26 +126,16 @@ mod tests {
                 .map(|(p, m)| (p.to_string(), m.clone()))
                 .collect(),
         );
-        let inv = crate::inventory::Inventory::parse(
-            std::path::Path::new("inventory.yaml"),
-            "hosts:\n  h: {address: 192.0.2.1, roles: [base]}\n",
-        )
-        .expect("inventory");
-        let ctx = HostCtx {
-            host: &inv.hosts[0],
-            inventory: &inv,
-            facts: &facts,
-            vars: &Default::default(),
-            mesh: &Default::default(),
-        };
-        let o = evaluate_home_modes(&ctx);
+        let (o, fixes) = on_base_host(&facts, |ctx| {
+            (evaluate_home_modes(ctx), home_modes_resources(ctx))
+        });
         assert_eq!(o.status, Status::Fail);
         assert!(
             o.observed.contains("/home/ops/.ssh: 0755 root:root"),
             "{}",
             o.observed
         );
-        let fixes = home_modes_resources(&ctx).expect("resources");
+        let fixes = fixes.expect("resources");
         assert_eq!(fixes.len(), 3);
         assert!(fixes.contains(&Resource::Perms {
             path: "/home/ops/.ssh".into(),
@@ -159,13 +150,9 @@ mod tests {
         ] {
             facts.homes.get_mut("ops").expect("ops").insert(p.into(), m);
         }
-        let ctx = HostCtx {
-            host: &inv.hosts[0],
-            inventory: &inv,
-            facts: &facts,
-            vars: &Default::default(),
-            mesh: &Default::default(),
-        };
-        assert_eq!(evaluate_home_modes(&ctx).status, Status::Pass);
+        assert_eq!(
+            on_base_host(&facts, evaluate_home_modes).status,
+            Status::Pass
+        );
     }
 }

@@ -155,18 +155,7 @@ mod tests {
             integrity,
             ..Default::default()
         };
-        let inv = crate::inventory::Inventory::parse(
-            std::path::Path::new("inventory.yaml"),
-            "hosts:\n  h: {address: 192.0.2.1, roles: [base]}\n",
-        )
-        .expect("inventory");
-        f(&HostCtx {
-            host: &inv.hosts[0],
-            inventory: &inv,
-            facts: &facts,
-            vars: &Default::default(),
-            mesh: &Default::default(),
-        })
+        crate::controls::context::on_base_host(&facts, f)
     }
 
     fn run(result: &str, ago: u64) -> Option<UnitRun> {

@@ -245,19 +245,8 @@ mod tests {
                 ..Default::default()
             },
         );
-        let inv = crate::inventory::Inventory::parse(
-            std::path::Path::new("inventory.yaml"),
-            "hosts:\n  h: {address: 192.0.2.1, roles: [base]}\n",
-        )
-        .expect("inventory");
         let judge = |facts: &crate::facts::Facts| {
-            evaluate_time_sync(&HostCtx {
-                host: &inv.hosts[0],
-                inventory: &inv,
-                facts,
-                vars: &Default::default(),
-                mesh: &Default::default(),
-            })
+            crate::controls::context::on_base_host(facts, evaluate_time_sync)
         };
         facts.ntp_synchronized = Some(false);
         let o = judge(&facts);

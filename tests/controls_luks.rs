@@ -128,9 +128,19 @@ fn a_blank_disk_plans_cryptsetup_and_a_format_step_that_shows_no_key() {
     let facts = load("luks-blank.json");
     let changes = plan(&s, &inv, &facts, &Default::default(), TODAY).expect("plan");
     assert!(changes.iter().any(|c| c.summary == "package cryptsetup"));
-    let format = changes.last().expect("changes");
+    // The format step is the last change to the system; only the integrity
+    // snapshot (AIDE) follows it, so the database records the new volume.
+    let (format, snapshot) = match changes.as_slice() {
+        [.., format, snapshot] => (format, snapshot),
+        _ => panic!("a format step and a snapshot: {changes:?}"),
+    };
+    assert!(
+        matches!(snapshot.resource, Resource::Snapshot { .. }),
+        "the AIDE snapshot comes last: {:?}",
+        snapshot.summary
+    );
     let Resource::Action(a) = &format.resource else {
-        panic!("the format step comes last: {:?}", format.summary);
+        panic!("the format step comes before the snapshot: {:?}", format.summary);
     };
     let key = a.secret.as_ref().expect("a key").expose().to_string();
     let shown = format!("{format}\n{:?}\n{:?}", format.diff, format);

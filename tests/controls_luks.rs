@@ -140,7 +140,10 @@ fn a_blank_disk_plans_cryptsetup_and_a_format_step_that_shows_no_key() {
         snapshot.summary
     );
     let Resource::Action(a) = &format.resource else {
-        panic!("the format step comes before the snapshot: {:?}", format.summary);
+        panic!(
+            "the format step comes before the snapshot: {:?}",
+            format.summary
+        );
     };
     let key = a.secret.as_ref().expect("a key").expose().to_string();
     let shown = format!("{format}\n{:?}\n{:?}", format.diff, format);

@@ -10,7 +10,7 @@ use super::catalog::{Check, Control, Profile};
 use super::context::{HostCtx, Vars};
 use super::custom::{self, CustomCheck, Lockout, Login};
 use super::outcome::Outcome;
-use super::{accounts, files, firewall, kernel, logging, mesh, packages, ssh, system};
+use super::{accounts, files, firewall, kernel, logging, mesh, mounts, packages, ssh, system};
 use crate::engine::resource::Resource;
 use crate::inventory::Host;
 
@@ -162,7 +162,7 @@ fn own<'a>(f: impl Fn(&HostCtx) -> Result<Vec<Resource>, String> + 'a) -> Enforc
 
 /// The one match on a check's kind.
 fn handling(check: &Check) -> Handling<'_> {
-    use Enforce::{Nothing, Shared as S};
+    use Enforce::Shared as S;
     match check {
         Check::Sshd { option, value } => Handling {
             login_risk: Some(Box::new(|l| ssh::login_risk(option, value, l))),
@@ -257,10 +257,10 @@ fn handling(check: &Check) -> Handling<'_> {
                 }),
             )
         },
-        // Judged only: mounts come from the disk layout.
-        Check::MountOptions { path, options } => {
-            judged(|ctx| files::evaluate_mount(path, options, ctx), Nothing)
-        }
+        Check::MountOptions { path, options } => judged(
+            |ctx| mounts::evaluate(path, options, ctx),
+            own(|ctx| Ok(mounts::resources(path, options, ctx))),
+        ),
         Check::Custom { name } => custom_handling(name),
     }
 }

@@ -1,5 +1,5 @@
-//! File permissions, whole managed files (templates), settings files such
-//! as /etc/login.defs, and mount options.
+//! File permissions, whole managed files (templates) and settings files
+//! such as /etc/login.defs.
 
 use include_dir::{include_dir, Dir};
 
@@ -182,36 +182,6 @@ pub fn login_defs_resource(settings: &[(String, String)], ctx: &HostCtx) -> Opti
     let mut content = lines.join("\n");
     content.push('\n');
     Some(Resource::root_file(LOGIN_DEFS, content, 0o644, vec![]))
-}
-
-pub fn evaluate_mount(path: &str, options: &[String], ctx: &HostCtx) -> Outcome {
-    let expected = format!("{path} mounted with {}", options.join(","));
-    let Some(m) = ctx.facts.mounts.iter().rev().find(|m| m.target == path) else {
-        if ctx.in_container() {
-            return Outcome::not_applicable(format!("not applicable: container ({}): mount points are provided by the container runtime", ctx.container_name()), expected);
-        }
-        return Outcome::judge(
-            false,
-            format!("{path} is not a separate mount"),
-            expected,
-            evidence("findmnt -J", "not mounted"),
-        );
-    };
-    let have: Vec<&str> = m.options.split(',').collect();
-    let missing: Vec<&String> = options
-        .iter()
-        .filter(|o| !have.contains(&o.as_str()))
-        .collect();
-    let observed = format!("{path} {} ({})", m.fstype, m.options);
-    if !missing.is_empty() && ctx.in_container() {
-        return Outcome::not_applicable(format!("not applicable: container ({}): mount options are set by the container runtime (missing {})", ctx.container_name(), missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")), expected);
-    }
-    Outcome::judge(
-        missing.is_empty(),
-        observed.clone(),
-        expected,
-        evidence(&format!("findmnt {path}"), observed),
-    )
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod logging;
 pub mod luks;
 pub mod mesh;
 pub mod mesh_psk;
+mod mounts;
 pub mod outcome;
 mod packages;
 pub mod platform;

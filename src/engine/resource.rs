@@ -212,6 +212,19 @@ pub struct Action {
     pub destroys: Option<Destroys>,
 }
 
+impl Action {
+    /// A step that carries no secret and destroys nothing.
+    pub fn plain(summary: String, script: String) -> Action {
+        Action {
+            summary,
+            script,
+            secret: None,
+            escrow: None,
+            destroys: None,
+        }
+    }
+}
+
 /// What a destructive action would destroy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destroys {

@@ -185,13 +185,7 @@ fn format_action(
 }
 
 fn simple_action(summary: String, script: String) -> Resource {
-    Resource::Action(Box::new(Action {
-        summary,
-        script,
-        secret: None,
-        escrow: None,
-        destroys: None,
-    }))
+    Resource::Action(Box::new(Action::plain(summary, script)))
 }
 
 /// The resources of LUKS-02: a format step for each blank device (or one

@@ -19,6 +19,7 @@ pub mod mesh;
 pub mod mesh_psk;
 pub mod outcome;
 mod packages;
+mod pam;
 pub mod platform;
 pub mod proxy;
 pub mod residency;

@@ -400,7 +400,7 @@ fn pwhistory_problems(ctx: &HostCtx) -> Vec<String> {
         return vec!["common-password lacks pam_pwhistory".into()];
     };
     let mut problems = Vec::new();
-    if !number(r.arg("remember")).is_some_and(|n| n >= remember) {
+    if number(r.arg("remember")).is_none_or(|n| n < remember) {
         problems.push(format!(
             "remember={} (expected >= {remember})",
             r.arg("remember").unwrap_or("unset")

@@ -194,3 +194,43 @@ fn waivers_hold_until_their_expiry_then_the_control_fails_again() {
         "waived option not written"
     );
 }
+
+/// Section 1's last bullet: a drop-in rampart writes must win over every
+/// vendor drop-in, or harden's plan and verify disagree (Debian 13's
+/// journald syslog.conf once sorted after rampart's 90-rampart.conf).
+/// systemd reads /etc and /usr/lib drop-ins as one list sorted by file
+/// name, so rampart's name must sort after every vendor drop-in recorded
+/// on a fresh host; on the hardened host every key rampart sets must come
+/// from rampart's file.
+#[test]
+fn rampart_s_journald_drop_in_wins_over_every_vendor_drop_in() {
+    let ours = "/etc/systemd/journald.conf.d/zz-rampart.conf";
+    let name = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+    let fresh = load("fresh.json");
+    assert!(
+        !fresh.journald_sources.is_empty(),
+        "the fresh fixture records the vendor drop-ins"
+    );
+    for vendor in fresh.journald_sources.values() {
+        assert!(
+            name(ours) > name(vendor),
+            "{ours} sorts before the vendor's {vendor}: its settings would lose"
+        );
+    }
+    let hardened = load("hardened-dev-1.json");
+    let content = hardened
+        .file(ours)
+        .expect("rampart's journald drop-in recorded");
+    let keys: Vec<&str> = content
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
+        .collect();
+    assert!(keys.len() >= 5, "{keys:?}");
+    for key in keys {
+        assert_eq!(
+            hardened.journald_sources.get(key).map(String::as_str),
+            Some(ours),
+            "journald takes {key} from another file than rampart's"
+        );
+    }
+}

@@ -155,6 +155,7 @@ fn provision_harden_verify_tamper_and_recover() {
         "passwordauthentication no",
         "rampart's settings precede the drop-in"
     );
+    pam_protections_work(&lab);
     let h2 = run(&inv, &["harden"]);
     assert_eq!(h2.status.code(), Some(0), "{}", text(&h2.stderr));
     assert!(
@@ -264,4 +265,56 @@ fn provision_harden_verify_tamper_and_recover() {
         text(&backups.stdout).trim().parse::<u32>().unwrap_or(0) >= 1,
         "previous sshd_config kept under /var/backups/rampart"
     );
+}
+
+/// What ACC-10/11/15 promise, tried on host 2 after harden: no `nullok`
+/// left in the stack pam-auth-update wrote, five wrong passwords lock an
+/// account (the sixth attempt is refused by pam_faillock before pam_unix),
+/// and su is refused even with the right password (pam_wheel, empty group).
+/// The test account is removed afterwards so verify stays clean.
+fn pam_protections_work(lab: &Lab) {
+    let nullok = lab.sudo(2, "grep -l nullok /etc/pam.d/common-* || true");
+    assert_eq!(
+        text(&nullok.stdout).trim(),
+        "",
+        "nullok left in the PAM stack"
+    );
+    let diverted = lab.sudo(2, "dpkg-divert --truename /usr/share/pam-configs/unix");
+    assert_eq!(
+        text(&diverted.stdout).trim(),
+        "/var/lib/rampart/pam-configs-unix.debian",
+        "Debian's unix profile is diverted"
+    );
+    // su from an unprivileged account, its password typed into a pty.
+    let su = |password: &str| {
+        format!(
+            "(sleep 1; printf '%s\\n' {password}) | timeout 20 runuser -u nobody -- script -qec 'su victim -c \"echo LOGGED-IN\"' /dev/null; true"
+        )
+    };
+    let setup = lab.sudo(
+        2,
+        "useradd -M -s /usr/sbin/nologin victim && echo 'victim:Corr3ct-Horse-Battery-9' | chpasswd",
+    );
+    assert!(setup.status.success(), "{}", text(&setup.stderr));
+    for _ in 0..5 {
+        lab.sudo(2, &su("wrong"));
+    }
+    let records = lab.sudo(2, "faillock --user victim | grep -c ' V$' || true");
+    assert_eq!(text(&records.stdout).trim(), "5", "five failures recorded");
+    let locked = lab.sudo(2, &su("Corr3ct-Horse-Battery-9"));
+    let out = text(&locked.stdout);
+    assert!(
+        out.contains("The account is locked") && !out.contains("LOGGED-IN"),
+        "the sixth attempt is refused: {out}"
+    );
+    let reset = lab.sudo(2, "faillock --user victim --reset");
+    assert!(reset.status.success());
+    let wheel = lab.sudo(2, &su("Corr3ct-Horse-Battery-9"));
+    let out = text(&wheel.stdout);
+    assert!(
+        !out.contains("LOGGED-IN") && out.contains("Permission denied"),
+        "su refused by pam_wheel although the password is right: {out}"
+    );
+    let cleanup = lab.sudo(2, "faillock --user victim --reset && userdel victim");
+    assert!(cleanup.status.success(), "{}", text(&cleanup.stderr));
 }

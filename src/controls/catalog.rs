@@ -26,6 +26,28 @@ pub struct Profile {
     #[serde(default)]
     pub releases: BTreeMap<String, ReleaseValues>,
     pub controls: Vec<Control>,
+    /// Where this profile deliberately departs from a reference (CIS,
+    /// ANSSI): stated once here, listed apart from failures (a deviation
+    /// is a design decision with its reason, not drift or a waiver).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deviations: Vec<Deviation>,
+}
+
+/// One deliberate departure from a reference.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Deviation {
+    /// Stable ID: `DEV-` and a number, e.g. DEV-03.
+    pub id: String,
+    /// The control it concerns, if one exists (`KRN-54`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<String>,
+    /// The recommendation departed from, e.g. "ANSSI BP-028 R12: arp_ignore = 2".
+    pub reference: String,
+    /// What rampart does instead.
+    pub choice: String,
+    /// Why.
+    pub rationale: String,
 }
 
 /// What a profile sets differently on one release.

@@ -14,7 +14,9 @@ use futures::future::LocalBoxFuture;
 
 use super::context::HostCtx;
 use super::outcome::Outcome;
-use super::{accounts, firewall, homes, integrity, logging, luks, mesh, proxy, residency, system};
+use super::{
+    accounts, firewall, homes, integrity, logging, luks, mesh, pam, proxy, residency, system,
+};
 use crate::engine::resource::Resource;
 use crate::inventory::{Host, Inventory, Operator};
 
@@ -114,6 +116,7 @@ pub struct Login<'a> {
 /// Every area's table, in the order profiles and messages list them.
 const AREAS: &[&[CustomCheck]] = &[
     accounts::CHECKS,
+    pam::CHECKS,
     homes::CHECKS,
     logging::CHECKS,
     integrity::CHECKS,

@@ -43,6 +43,7 @@ fn part(name: &str, profiles: &[Profile], sources: &[(String, String)]) -> Strin
     match words.next() {
         Some("profiles") => profile_table(profiles),
         Some("variables") => variable_table(profiles, sources),
+        Some("deviations") => deviation_table(profiles),
         Some("controls") => {
             let wanted: Vec<&str> = words.collect();
             control_table(profiles, &wanted)
@@ -63,6 +64,27 @@ fn ordered(profiles: &[Profile]) -> Vec<&Profile> {
     let mut out: Vec<&Profile> = profiles.iter().collect();
     out.sort_by_key(|p| rank(p));
     out
+}
+
+/// Every profile's deliberate deviations from the references.
+fn deviation_table(profiles: &[Profile]) -> String {
+    let mut s = String::from(
+        "| ID | profile | control | departs from | rampart's choice | why |\n| --- | --- | --- | --- | --- | --- |\n",
+    );
+    for p in ordered(profiles) {
+        for d in &p.deviations {
+            s.push_str(&format!(
+                "| {} | `{}` | {} | {} | {} | {} |\n",
+                d.id,
+                p.profile,
+                d.control.as_deref().unwrap_or("—"),
+                cell(&d.reference),
+                cell(&d.choice),
+                cell(&d.rationale),
+            ));
+        }
+    }
+    s
 }
 
 fn profile_table(profiles: &[Profile]) -> String {

@@ -20,6 +20,7 @@ pub mod mesh_psk;
 mod mounts;
 pub mod outcome;
 mod packages;
+mod pam;
 pub mod platform;
 pub mod proxy;
 pub mod residency;
@@ -179,6 +180,29 @@ mod tests {
                 assert!(ids.insert(c.id.clone()), "duplicate control id {}", c.id);
             }
         }
+    }
+
+    /// A deviation names a control of its own profile and has a unique ID,
+    /// so the list an auditor reviews cannot point at nothing.
+    #[test]
+    fn deviations_name_their_profile_s_controls_and_ids_are_unique() {
+        let profiles = builtin_profiles().expect("built-in profiles are valid");
+        let mut ids = BTreeSet::new();
+        for p in &profiles {
+            for d in &p.deviations {
+                assert!(ids.insert(d.id.clone()), "duplicate deviation id {}", d.id);
+                assert!(d.id.starts_with("DEV-"), "{}", d.id);
+                if let Some(c) = &d.control {
+                    assert!(
+                        p.controls.iter().any(|x| &x.id == c),
+                        "{} names {c}, not a control of profile {}",
+                        d.id,
+                        p.profile
+                    );
+                }
+            }
+        }
+        assert!(ids.len() >= 6, "{ids:?}");
     }
 
     fn bare_host() -> crate::inventory::Host {

@@ -24,6 +24,12 @@ pub enum Handler {
     /// Reloads nginx after `nginx -t`; checked afterwards, and the files that
     /// notified it are restored if the test, the reload or the check fails.
     ReloadNginx,
+    /// Regenerates /etc/pam.d/common-* from /usr/share/pam-configs with
+    /// Debian's pam-auth-update (never `--force`: a locally edited stack is
+    /// left alone and verify says so), after diverting Debian's `unix`
+    /// profile where rampart wrote its own, so an upgrade of libpam-runtime
+    /// cannot bring `nullok` back.
+    PamAuthUpdate,
 }
 
 impl Handler {
@@ -37,6 +43,7 @@ impl Handler {
             Handler::LoadFirewall => "load firewall",
             Handler::SyncMesh => "sync wireguard mesh",
             Handler::ReloadNginx => "reload nginx",
+            Handler::PamAuthUpdate => "pam-auth-update",
         }
     }
 
@@ -52,6 +59,7 @@ impl Handler {
             Handler::LoadFirewall => "nft -f /etc/nftables.d/rampart.nft",
             Handler::SyncMesh => SYNC_MESH,
             Handler::ReloadNginx => "systemctl reload-or-restart nginx",
+            Handler::PamAuthUpdate => PAM_AUTH_UPDATE,
         }
     }
 }
@@ -74,6 +82,13 @@ for ip in $(sed -n 's/^AllowedIPs = //p' "$conf" | cut -d/ -f1); do
   ping -c 1 -W 1 -q "$ip" >/dev/null 2>&1 &
 done
 wait"#;
+
+/// `(rampart)` ends the Name of every pam-auth-update profile rampart writes.
+const PAM_AUTH_UPDATE: &str = r#"if grep -qs '^Name: .*(rampart)$' /usr/share/pam-configs/unix; then
+  mkdir -p /var/lib/rampart
+  dpkg-divert --quiet --local --no-rename --divert /var/lib/rampart/pam-configs-unix.debian --add /usr/share/pam-configs/unix
+fi
+DEBIAN_FRONTEND=noninteractive pam-auth-update --package"#;
 
 /// A command that validates a candidate file (`%s` is its temporary path)
 /// before it replaces the live one.

@@ -93,6 +93,13 @@ s integrity
 stat -c 'database %Y' /var/lib/aide/aide.db 2>/dev/null
 [ -f /var/lib/rampart/last-change ] && sed -n '1s/^/last-change /p' /var/lib/rampart/last-change
 systemctl show dailyaidecheck.service -p Result -p ExecMainStatus -p ExecMainExitTimestamp --timestamp=unix 2>/dev/null
+# The PAM stack as Linux-PAM reads it (facts/pam.rs parses it), and where
+# dpkg puts Debian's `unix` pam-auth-update profile (diverted by rampart).
+s pam
+for f in common-auth common-account common-password common-session common-session-noninteractive su sudo sshd login; do
+  [ -f "/etc/pam.d/$f" ] && { printf '@@pam %s\n' "$f"; cat "/etc/pam.d/$f"; echo; }
+done
+have dpkg-divert && dpkg-divert --truename /usr/share/pam-configs/unix 2>/dev/null | sed 's/^/@@unix-profile /'
 s mounts; findmnt -J -o TARGET,SOURCE,FSTYPE,OPTIONS 2>/dev/null
 # LUKS (controls/luks.rs): whether the kernel has device-mapper (volumes can
 # be opened), cryptsetup's version, and for each declared disk everything

@@ -3,11 +3,13 @@
 //! delimits their output; all parsing happens here, in Rust.
 
 mod model;
+pub mod pam;
 pub mod parse;
 
 use std::path::PathBuf;
 
 pub use model::*;
+pub use pam::{PamFacts, PamRule};
 
 use crate::transport::{shell_quote, Session, TransportError, SCRIPT_ENV};
 

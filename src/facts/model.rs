@@ -69,6 +69,9 @@ pub struct Facts {
     pub ntp_synchronized: Option<bool>,
     /// AIDE's database, the last daily check and rampart's last change.
     pub integrity: Integrity,
+    /// The PAM service files rampart judges (common-*, su, sudo, sshd,
+    /// login) as rules, and where Debian's `unix` profile is installed.
+    pub pam: super::pam::PamFacts,
     /// What the control machine observed of this host over the network
     /// (live probes run by `verify`), by probe name; empty otherwise.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]

@@ -150,8 +150,33 @@ fn kinds(host: &Value) -> Vec<String> {
     k
 }
 
+/// The tests share one lab: one at a time.
+static LAB_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn verify(inv: &std::path::Path) -> (Option<i32>, Value) {
+    let out = run(inv, &["verify", "--format", "json"]);
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "verify JSON ({e}): {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    });
+    (out.status.code(), v)
+}
+
+fn status_of(v: &Value, host: &str, id: &str) -> String {
+    v["results"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["host"] == host && r["id"] == id))
+        .and_then(|r| r["status"].as_str())
+        .unwrap_or("missing")
+        .to_string()
+}
+
 #[test]
 fn access_names_the_operator_and_flags_exactly_the_abnormal() {
+    let _one = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let lab = access_lab();
     let dir = tempfile::tempdir().expect("tempdir");
     // Only the control machine is an admin source, so the second
@@ -307,4 +332,118 @@ fn access_names_the_operator_and_flags_exactly_the_abnormal() {
     assert_eq!(v["hosts"][1]["host"], "t-access-2");
     assert_eq!(kinds(&v["hosts"][1]), Vec::<String>::new());
     assert_eq!(v["unreadable"], Value::Array(vec![]));
+}
+
+/// Offboarding: an operator removed from `operators:` fails verify (ACC-10)
+/// until the next harden deletes the account (home kept); `access` then
+/// shows the login made before the removal as one after the removal date.
+#[test]
+fn a_removed_operator_is_offboarded_by_harden_and_flagged_by_access() {
+    let _one = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = access_lab();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let alice = keygen(dir.path(), "alice");
+    let alice_pub = std::fs::read_to_string(alice.with_extension("pub")).expect("alice.pub");
+    let with_alice = lab.variant(dir.path(), |t| {
+        t.replace(
+            "hosts:\n",
+            &format!(
+                "  - name: alice\n    keys: [\"{}\"]\nhosts:\n",
+                alice_pub.trim()
+            ),
+        )
+    });
+    for step in [&["provision"][..], &["harden"][..]] {
+        let out = run(&with_alice, step);
+        assert!(
+            out.status.success(),
+            "{step:?}: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+    let started = Instant::now();
+    let login = ssh(&lab, None, Some(&alice), "alice", &[], "id -un");
+    assert_eq!(
+        text(&login.stdout).trim(),
+        "alice",
+        "{}",
+        text(&login.stderr)
+    );
+
+    // alice leaves: removed from operators, declared removed since yesterday.
+    let yesterday: String = rampart::calendar::rfc3339(rampart::calendar::now_secs() - 86_400)
+        .chars()
+        .take(10)
+        .collect();
+    let without = dir.path().join("without-alice.yaml");
+    std::fs::write(
+        &without,
+        std::fs::read_to_string(&with_alice)
+            .expect("inventory")
+            .replace(
+                &format!("  - name: alice\n    keys: [\"{}\"]\n", alice_pub.trim()),
+                "",
+            )
+            .replace(
+                "hosts:\n",
+                &format!(
+                    "removed_operators:\n  - {{name: alice, removed: {yesterday}, keys: [\"{}\"]}}\nhosts:\n",
+                    alice_pub.trim()
+                ),
+            ),
+    )
+    .expect("write");
+    let (code, v) = verify(&without);
+    assert_eq!(code, Some(1), "verify fails while alice's account remains");
+    assert_eq!(status_of(&v, "t-access-1", "ACC-10"), "fail");
+
+    let since = format!("{}s", started.elapsed().as_secs() + 5);
+    let out = run(&without, &["access", "--since", &since, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let a: Value = serde_json::from_slice(&out.stdout).expect("access JSON");
+    let h1 = &a["hosts"][0];
+    assert_eq!(kinds(h1), ["not_operator_account", "removed_operator"]);
+    let summary = h1["operators"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["name"] == "alice"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(summary["logins"], 1);
+    assert!(summary["last_login"].is_string());
+
+    let out = run(&without, &["harden"]);
+    assert!(
+        out.status.success(),
+        "harden: {}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let (code, v) = verify(&without);
+    assert_eq!(
+        code,
+        Some(0),
+        "verify passes once alice is gone: ACC-10 {}",
+        status_of(&v, "t-access-1", "ACC-10")
+    );
+    for i in [1, 2] {
+        let gone = lab.sudo(i, "getent passwd alice; getent group rampart-operators; test -d /home/alice && echo home-kept");
+        assert_eq!(
+            text(&gone.stdout).trim(),
+            "rampart-operators:x:999:ops\nhome-kept"
+                .replace(":999:", &format!(":{}:", gid(&text(&gone.stdout)))),
+            "host {i}: account gone, group without alice, home kept"
+        );
+    }
+    let refused = ssh(&lab, None, Some(&alice), "alice", &[], "true");
+    assert!(!refused.status.success(), "alice can no longer log in");
+}
+
+/// The gid field of a `getent group` line in `text`.
+fn gid(text: &str) -> String {
+    text.lines()
+        .find(|l| l.starts_with("rampart-operators:"))
+        .and_then(|l| l.split(':').nth(2))
+        .unwrap_or_default()
+        .to_string()
 }

@@ -273,7 +273,15 @@ fn judge_login(
     key: Option<&KeyUse>,
     operator: &Option<String>,
 ) {
-    if let Some(k) = key {
+    // A removed operator's declared key is known: it is flagged below as
+    // theirs, not as a stranger's.
+    let removed_key = key.is_some_and(|k| {
+        policy
+            .removed
+            .iter()
+            .any(|r| r.fingerprints.contains(&k.fingerprint))
+    });
+    if let Some(k) = key.filter(|_| !removed_key) {
         if operator.is_none() {
             let msg = format!(
                 "login to {account} with a key of no operator ({} {})",

@@ -190,6 +190,23 @@ fn a_removed_operator_is_flagged_after_the_removal_date_only() {
         .find(|o| o.name == "alice")
         .expect("alice");
     assert_eq!((removed.logins, removed.flags), (1, 1));
+    // Her own key, declared with the removal, is hers, not a stranger's.
+    let hers = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let mut p = policy();
+    p.removed[0].fingerprints = vec![hers.to_string()];
+    let line = entry(
+        T,
+        "sshd",
+        &format!("Accepted publickey for alice from 10.124.31.1 port 50007 ssh2: ED25519 {hers}"),
+    );
+    let h = judge("h1", &parse(&output(&[line])), &p, 0);
+    assert_eq!(
+        kinds(&h),
+        vec![
+            FindingKind::NotOperatorAccount,
+            FindingKind::RemovedOperator
+        ]
+    );
 }
 
 #[test]

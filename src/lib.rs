@@ -3,6 +3,7 @@
 //! The data flow is inventory → facts → plan → apply → verify → report;
 //! see ARCHITECTURE.md for where each stage lives.
 
+pub mod access;
 pub mod ca;
 pub mod calendar;
 pub mod cli;

@@ -24,7 +24,7 @@ const LAYERS: &[&[&str]] = &[
     &["controls"],
     &["ca", "providers"],
     &["engine"],
-    &["facts", "inventory"],
+    &["access", "facts", "inventory"],
     &["transport", "seal", "sites", "calendar"],
 ];
 

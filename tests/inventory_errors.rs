@@ -447,3 +447,33 @@ fn an_operator_contact_is_an_email_address() {
         "inventory.yaml:4:14: invalid contact \"ops at example\"; expected an e-mail address such as name@example.eu",
     );
 }
+
+// --- removed operators (issue #18) ---------------------------------------
+
+#[test]
+fn a_removed_operator_parses_with_its_day() {
+    let src = format!(
+        "operators:\n  - name: ops\n    keys: [\"{KEY}\"]\nremoved_operators:\n  - {{name: alice, removed: 2026-12-01, keys: [\"{KEY}\"]}}\n  - {{name: bob, removed: 2026-11-30}}\nhosts:\n  a: {{address: 10.0.0.1, roles: [base]}}\n"
+    );
+    let inv = Inventory::parse(Path::new("inventory.yaml"), &src).expect("valid");
+    let days: Vec<(&str, i64)> = inv
+        .removed_operators
+        .iter()
+        .map(|r| (r.name.as_str(), r.removed_day))
+        .collect();
+    assert_eq!(days, [("alice", 20_788), ("bob", 20_787)]);
+}
+
+#[test]
+fn a_removed_operator_needs_a_name_a_date_and_valid_keys() {
+    let src = format!(
+        "operators:\n  - name: ops\n    keys: [\"{KEY}\"]\nremoved_operators:\n  - name: ops\n    removed: 2026-12-01\n  - name: Alice\n    removed: 2026-02-30\n    keys: [\"ssh-ed25519 nope\"]\n  - name: bob\n    removed: 2026-12-01\n    typo: 1\nhosts:\n  a: {{address: 10.0.0.1, roles: [base]}}\n"
+    );
+    let err = errors(&src);
+    assert!(
+        err.contains("unknown field `typo`"),
+        "unknown keys are errors: {err}"
+    );
+    let src = src.replace("    typo: 1\n", "");
+    insta::assert_snapshot!("removed_operators_bad_values", errors(&src));
+}

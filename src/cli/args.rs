@@ -73,6 +73,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
         format: VerifyFormat,
     },
+    /// Who logged in where, with which operator's key, what they ran with sudo; abnormal access flagged (exit 1)
+    Access {
+        /// How far back: a duration (30d, 12h, 90m, 2w) or a date YYYY-MM-DD (UTC)
+        #[arg(long, default_value = "30d")]
+        since: String,
+        #[arg(long, value_enum, default_value_t = AccessFormat::Text)]
+        format: AccessFormat,
+    },
     /// Write a compliance report (HTML, JSON, Markdown), optionally signed and encrypted
     Report(ReportArgs),
     /// The WireGuard mesh: pair status, key rotation
@@ -253,6 +261,13 @@ pub struct LabNameArgs {
 pub enum FactsFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum AccessFormat {
+    Text,
+    Json,
+    Md,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

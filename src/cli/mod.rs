@@ -1,6 +1,7 @@
 //! The binary's edge: parse arguments, run a command, map errors to exit
 //! codes. Commands are thin: they wire the library's layers together.
 
+mod access;
 mod args;
 mod ca;
 mod context;
@@ -154,6 +155,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         C::Provision => provision::run(g).await,
         C::Harden(args) => converge::harden(g, &args.wipe).await,
         C::Verify { format } => verify::run(g, format).await,
+        C::Access { since, format } => access::run(g, &since, format).await,
         C::Report(args) => report::run(g, args).await,
         C::Mesh(cmd) => mesh::run(g, cmd).await,
         C::Ca(cmd) => ca::run(g, cmd).await,

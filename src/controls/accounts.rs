@@ -405,7 +405,68 @@ pub const CHECKS: &[CustomCheck] = &[
         Ok(sudo_logging_resources())
     }),
     CustomCheck::judged("sole_uid_zero", evaluate_sole_uid_zero),
+    CustomCheck::enforced("former_operators", evaluate_former_operators, |ctx| {
+        Ok(former_operators_resources(ctx))
+    }),
 ];
+
+/// Accounts of operators no longer in `operators:`: members of rampart's
+/// operators group (only provision and harden put anyone there) and the
+/// inventory's `removed_operators` whose account still exists. rampart's
+/// own account is never one (the lockout checks refuse a plan without it).
+fn former_operators(ctx: &HostCtx) -> Vec<String> {
+    let group = ctx.operators_group();
+    let members = ctx
+        .facts
+        .groups
+        .iter()
+        .filter(|g| g.name == group)
+        .flat_map(|g| g.members.iter().cloned());
+    let removed = ctx
+        .inventory
+        .removed_operators
+        .iter()
+        .map(|r| r.name.clone())
+        .filter(|n| ctx.facts.users.iter().any(|u| u.name == *n));
+    let mut out: Vec<String> = members
+        .chain(removed)
+        .filter(|n| n != "root" && *n != ctx.inventory.ssh.user && operator(ctx, n).is_none())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// ACC-16: an operator removed from the inventory leaves no account (and
+/// with it no keys, sudo right or group membership) behind.
+pub fn evaluate_former_operators(ctx: &HostCtx) -> Outcome {
+    let former = former_operators(ctx);
+    let observed = if former.is_empty() {
+        "no account of a former operator".to_string()
+    } else {
+        format!("accounts of former operators: {}", former.join(", "))
+    };
+    Outcome::judge(
+        former.is_empty(),
+        observed.clone(),
+        format!(
+            "no account of anyone outside operators {} (members of {}, removed_operators)",
+            names(ctx),
+            ctx.operators_group()
+        ),
+        evidence(
+            &format!("getent group {}; getent passwd", ctx.operators_group()),
+            observed,
+        ),
+    )
+}
+
+pub fn former_operators_resources(ctx: &HostCtx) -> Vec<Resource> {
+    former_operators(ctx)
+        .into_iter()
+        .map(|name| Resource::RemoveUser { name })
+        .collect()
+}
 
 /// ACC-08: root is the only account with UID 0. Any other is root under
 /// another name, outside the operators' accounts and sudo's log: the

@@ -168,6 +168,11 @@ pub enum Resource {
     LockPassword {
         user: String,
     },
+    /// Deletes an account (`userdel`, its processes ended first). The
+    /// home directory is kept: it is data, and nothing is destroyed.
+    RemoveUser {
+        name: String,
+    },
     /// Removes a user from a group.
     LeaveGroup {
         user: String,
@@ -475,6 +480,11 @@ impl Resource {
             Resource::Generate { path, what, .. } => (!facts.file_modes.contains_key(path))
                 .then(|| self.change('+', format!("{what}: {path}"), None)),
             Resource::Action(a) => Some(self.change('+', a.summary.clone(), None)),
+            Resource::RemoveUser { name } => facts
+                .users
+                .iter()
+                .any(|u| u.name == *name)
+                .then(|| self.change('-', format!("account {name} (home kept)"), None)),
             Resource::LeaveGroup { user, group } => facts
                 .groups
                 .iter()
@@ -539,6 +549,7 @@ impl Resource {
             Resource::Shell { user, shell } => format!("usermod -s {} {}", q(shell), q(user)),
             Resource::LockPassword { user } => format!("passwd -l {} >/dev/null", q(user)),
             Resource::LeaveGroup { user, group } => format!("gpasswd -d {} {} >/dev/null", q(user), q(group)),
+            Resource::RemoveUser { name } => format!("pkill -KILL -u {0} 2>/dev/null; userdel {0}", q(name)),
             Resource::Trigger { .. } => "true".to_string(),
             Resource::Snapshot { command, .. } => command.clone(),
             Resource::Secret { path, content, .. } => format!(
@@ -694,11 +705,13 @@ fn apply_rank(r: &Resource) -> u8 {
         | Resource::Secret { .. } => 3,
         Resource::Perms { .. } => 4,
         Resource::Shell { .. } | Resource::LockPassword { .. } | Resource::LeaveGroup { .. } => 5,
-        Resource::Service { .. } => 6,
-        Resource::Sysctl { .. } => 7,
-        Resource::Trigger { .. } => 8,
-        Resource::Action(_) => 9,
-        Resource::Snapshot { .. } => 10,
+        // After the account's other changes of the same run (shell, groups).
+        Resource::RemoveUser { .. } => 6,
+        Resource::Service { .. } => 7,
+        Resource::Sysctl { .. } => 8,
+        Resource::Trigger { .. } => 9,
+        Resource::Action(_) => 10,
+        Resource::Snapshot { .. } => 11,
     }
 }
 

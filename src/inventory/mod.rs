@@ -27,8 +27,8 @@ pub use error::{Diagnostic, InventoryError};
 pub use locate::{Position, PositionIndex};
 pub use model::{
     AcmeSettings, BackupSettings, CertificateSource, CreateSpec, Flow, HostSpec, InventoryFile,
-    MeshSettings, Network, Operator, Proto, Provider, ProxySettings, Residency, SecretsSettings,
-    SshSettings, Via, Waiver,
+    MeshSettings, Network, Operator, Proto, Provider, ProxySettings, RemovedOperator, Residency,
+    SecretsSettings, SshSettings, Via, Waiver,
 };
 pub use roles::{RoleTable, PROFILES};
 pub use select::select_hosts;
@@ -95,6 +95,8 @@ pub struct Inventory {
     pub ssh: Ssh,
     pub admin_sources: Vec<ipnet::IpNet>,
     pub operators: Vec<Operator>,
+    /// Former operators and their removal day (`removed_day` set).
+    pub removed_operators: Vec<RemovedOperator>,
     pub secrets: SecretsSettings,
     pub profiles_dir: Option<PathBuf>,
     pub hosts: Vec<Host>,
@@ -294,6 +296,14 @@ fn resolve(path: &Path, dir: &Path, source: &str, file: InventoryFile) -> Invent
         ssh,
         admin_sources: file.admin_sources.iter().map(|n| n.0).collect(),
         operators: file.operators.clone(),
+        removed_operators: file
+            .removed_operators
+            .iter()
+            .map(|r| RemovedOperator {
+                removed_day: days_from_date(&r.removed).unwrap_or_default(),
+                ..r.clone()
+            })
+            .collect(),
         secrets: file.secrets.clone(),
         profiles_dir: file.profiles_dir.as_deref().map(|p| anchor(dir, p)),
         hosts,

@@ -19,6 +19,10 @@ pub struct InventoryFile {
     /// The small set of named administrators; nobody else gets a login.
     #[serde(default)]
     pub operators: Vec<Operator>,
+    /// Operators who were removed, with the date: `access` flags their
+    /// logins after it.
+    #[serde(default)]
+    pub removed_operators: Vec<RemovedOperator>,
     #[serde(default)]
     pub secrets: SecretsSettings,
     /// Overrides the profiles embedded in the binary.
@@ -251,6 +255,20 @@ pub struct Operator {
     /// report (`report::redact::Policy`).
     #[serde(default)]
     pub contact: Option<String>,
+}
+
+/// A former operator: removed from `operators:` on `removed` (YYYY-MM-DD).
+/// Their keys, if kept here, let `access` recognise them under any account.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemovedOperator {
+    pub name: String,
+    pub removed: String,
+    /// Days since 1970-01-01 of `removed`, set once validated.
+    #[serde(skip)]
+    pub removed_day: i64,
+    #[serde(default)]
+    pub keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -57,6 +57,7 @@ pub(super) fn check(
     };
     check_ssh(&mut c, inv);
     check_operators(&mut c, inv);
+    check_removed_operators(&mut c, inv);
     check_recipients(&mut c, inv);
     check_profiles_dir(&mut c, dir, inv);
     let table = RoleTable::new(&inv.roles);
@@ -185,6 +186,43 @@ fn check_operators(c: &mut Checker, inv: &InventoryFile) {
             }
         }
         for (k, key) in op.keys.iter().enumerate() {
+            if let Err(e) = russh::keys::ssh_key::PublicKey::from_openssh(key.trim()) {
+                c.error(
+                    &format!("{path}.keys[{k}]"),
+                    format!("not an OpenSSH public key ({e}); expected e.g. \"ssh-ed25519 AAAA… name@host\""),
+                );
+            }
+        }
+    }
+}
+
+/// Former operators: a login name, a real date, valid keys, and not also
+/// a current operator (one cannot be both).
+fn check_removed_operators(c: &mut Checker, inv: &InventoryFile) {
+    for (i, r) in inv.removed_operators.iter().enumerate() {
+        let path = format!("removed_operators[{i}]");
+        if !is_valid_user_name(&r.name) {
+            c.error(
+                &format!("{path}.name"),
+                format!("invalid operator name {:?}; expected a login name (lowercase letters, digits, `_`, `-`)", r.name),
+            );
+        }
+        if inv.operators.iter().any(|o| o.name == r.name) {
+            c.error(
+                &format!("{path}.name"),
+                format!("`{}` is both an operator and a removed operator; expected it in one list only (remove it from `operators:` to offboard it)", r.name),
+            );
+        }
+        if crate::calendar::days_from_date(&r.removed).is_none() {
+            c.error(
+                &format!("{path}.removed"),
+                format!(
+                    "invalid date {:?}; expected the removal date as YYYY-MM-DD",
+                    r.removed
+                ),
+            );
+        }
+        for (k, key) in r.keys.iter().enumerate() {
             if let Err(e) = russh::keys::ssh_key::PublicKey::from_openssh(key.trim()) {
                 c.error(
                     &format!("{path}.keys[{k}]"),

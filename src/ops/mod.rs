@@ -4,8 +4,10 @@
 //! for a fresh server (`boot`) and what hosts of one run learn from each
 //! other (`fleet`). Pipelines, below the CLI (`cli/` parses arguments, calls
 //! into here and prints): harden's preflight and refusals (`harden`),
-//! `verify`, and mesh key rotation (`mesh_rotate`).
+//! `verify`, mesh key rotation (`mesh_rotate`), and `access`'s policy
+//! from the inventory (`access`).
 
+pub mod access;
 pub mod boot;
 pub mod converge;
 pub mod fleet;

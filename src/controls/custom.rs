@@ -14,7 +14,9 @@ use futures::future::LocalBoxFuture;
 
 use super::context::HostCtx;
 use super::outcome::Outcome;
-use super::{accounts, firewall, homes, integrity, logging, luks, mesh, proxy, residency, system};
+use super::{
+    accounts, backup, firewall, homes, integrity, logging, luks, mesh, proxy, residency, system,
+};
 use crate::engine::resource::Resource;
 use crate::inventory::{Host, Inventory, Operator};
 
@@ -122,6 +124,7 @@ const AREAS: &[&[CustomCheck]] = &[
     mesh::CHECKS,
     luks::CHECKS,
     proxy::CHECKS,
+    backup::CHECKS,
     residency::CHECKS,
 ];
 

@@ -106,6 +106,7 @@ pub fn parse(raw: &str) -> Facts {
             _ => None,
         },
         integrity: integrity(get("integrity")),
+        backup: super::backup::backup(get("backup")),
         observed: BTreeMap::new(),
     };
     facts.services = units(get("unit-files"), get("units"));

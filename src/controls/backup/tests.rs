@@ -95,7 +95,7 @@ fn file_content(resources: &[Resource], path: &str) -> String {
 #[test]
 fn keys_are_bound_to_their_host_and_the_drop_to_the_mesh() {
     let f = facts();
-    let drop = on("bak-1", &f, |ctx| drop::drop_resources(ctx)).expect("renders");
+    let drop = on("bak-1", &f, drop::drop_resources).expect("renders");
     let keys = file_content(&drop, "/etc/rampart/backup-drop/authorized_keys");
     assert!(
         keys.contains(&format!(
@@ -117,7 +117,7 @@ fn keys_are_bound_to_their_host_and_the_drop_to_the_mesh() {
         !config.lines().any(|l| l.starts_with("Subsystem")),
         "no sftp"
     );
-    let source = on("db-1", &f, |ctx| source::service_resources(ctx)).expect("renders");
+    let source = on("db-1", &f, source::service_resources).expect("renders");
     let known = file_content(&source, "/etc/rampart/backup/known_hosts");
     assert!(
         known.contains(&format!("[10.99.0.2]:2223 {HOSTKEY}")),
@@ -141,9 +141,9 @@ fn keys_are_bound_to_their_host_and_the_drop_to_the_mesh() {
 #[test]
 fn the_rendered_scripts_are_valid_bash() {
     let f = facts();
-    let mut scripts = on("db-1", &f, |ctx| source::service_resources(ctx)).expect("renders");
-    scripts.extend(on("bak-1", &f, |ctx| drop::drop_resources(ctx)).expect("renders"));
-    scripts.extend(on("bak-1", &f, |ctx| drop::rotation_resources(ctx)).expect("renders"));
+    let mut scripts = on("db-1", &f, source::service_resources).expect("renders");
+    scripts.extend(on("bak-1", &f, drop::drop_resources).expect("renders"));
+    scripts.extend(on("bak-1", &f, drop::rotation_resources).expect("renders"));
     let dir = tempfile::tempdir().expect("tempdir");
     let mut checked = 0;
     for r in &scripts {
@@ -175,7 +175,7 @@ fn sides_are_not_applicable_to_each_other() {
     assert_eq!(o.status, Status::NotApplicable);
     let o = on("bak-1", &f, source::evaluate_recent);
     assert_eq!(o.status, Status::NotApplicable);
-    assert!(on("bak-1", &f, |ctx| source::service_resources(ctx))
+    assert!(on("bak-1", &f, source::service_resources)
         .expect("ok")
         .is_empty());
 }

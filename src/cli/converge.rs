@@ -11,7 +11,7 @@ use crate::controls::proxy::acme;
 use crate::engine::resource::Change;
 use crate::facts::Facts;
 use crate::ops::converge::{apply_changes, Applied};
-use crate::ops::fleet::{self, Rendezvous};
+use crate::ops::fleet::Rendezvous;
 use crate::ops::harden::{self as ops, failure_text, is_edge};
 use crate::ops::host;
 use crate::transport::{HostOutcome, Reconnect};
@@ -60,12 +60,11 @@ pub async fn plan(g: &GlobalArgs, detailed_exitcode: bool) -> anyhow::Result<Exi
     // Planning is local once every host's facts are in: the mesh directory
     // is complete without any host waiting for another.
     for o in &facts {
-        let key = o
-            .result
-            .as_ref()
-            .ok()
-            .and_then(|f| f.mesh.public_key.clone());
-        rendezvous.report(&o.host, key);
+        let f = o.result.as_ref().ok();
+        if let Some(f) = f {
+            ops::learn_backup_keys(&p.inventory, &rendezvous, &o.host, f);
+        }
+        rendezvous.report(&o.host, f.and_then(|f| f.mesh.public_key.clone()));
     }
     let directory = rendezvous.snapshot();
     let outcomes: Vec<HostOutcome<Vec<Change>, anyhow::Error>> = facts
@@ -119,8 +118,9 @@ async fn fresh_plan(
     name: &str,
 ) -> anyhow::Result<(Facts, Directory, Vec<Change>)> {
     let f = host_facts(p, session, name).await?;
+    let ready = ops::learn_backup_keys(&p.inventory, rendezvous, name, &f);
     if let Some(key) = &f.mesh.public_key {
-        if rendezvous.expects(name) {
+        if rendezvous.expects(name) && ready {
             rendezvous.report(name, Some(key.clone()));
         }
     }
@@ -169,6 +169,7 @@ async fn harden_host(
     }
     if rendezvous.expects(name) && !rendezvous.has_reported(name) {
         let f = host_facts(p, session, name).await?;
+        ops::learn_backup_keys(&p.inventory, rendezvous, name, &f);
         rendezvous.report(name, f.mesh.public_key.clone());
     }
     if applied.succeeded() && rendezvous.expects(name) && !directory.complete {
@@ -344,8 +345,8 @@ pub async fn harden(g: &GlobalArgs, wipe: &[String]) -> anyhow::Result<Exit> {
         },
     )
     .await;
-    if let Err(e) = fleet::record(&fleet::keys_file(&p.inventory), &rendezvous.learned()) {
-        eprintln!("warning: {e}");
+    for w in ops::record_learned(&p.inventory, &rendezvous) {
+        eprintln!("warning: {w}");
     }
     let mut total = 0;
     for o in &outcomes {

@@ -196,10 +196,25 @@ pub fn only_operator_keys_resources(ctx: &HostCtx) -> Vec<Resource> {
         .collect()
 }
 
+/// Programs a profile declares as restricted shells (`restricted_shells`):
+/// a system account whose login shell is one of them runs that program and
+/// nothing else (the backup drop's receiver), so it is not a login.
+fn restricted_shells(ctx: &HostCtx) -> Vec<String> {
+    match ctx.vars.get("restricted_shells") {
+        Some(serde_yaml::Value::Sequence(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn foreign_logins(ctx: &HostCtx) -> Vec<(String, String)> {
+    let restricted = restricted_shells(ctx);
     ctx.facts
         .users
         .iter()
+        .filter(|u| !(u.uid < 1000 && restricted.contains(&u.shell)))
         .filter(|u| u.name != "root" && u.has_login_shell() && operator(ctx, &u.name).is_none())
         .map(|u| (u.name.clone(), u.shell.clone()))
         .collect()

@@ -15,7 +15,8 @@ use futures::future::LocalBoxFuture;
 use super::context::HostCtx;
 use super::outcome::Outcome;
 use super::{
-    accounts, firewall, homes, integrity, logging, luks, mesh, pam, proxy, residency, system,
+    accounts, backup, firewall, homes, integrity, logging, luks, mesh, pam, proxy, residency,
+    system,
 };
 use crate::engine::resource::Resource;
 use crate::inventory::{Host, Inventory, Operator};
@@ -125,6 +126,7 @@ const AREAS: &[&[CustomCheck]] = &[
     mesh::CHECKS,
     luks::CHECKS,
     proxy::CHECKS,
+    backup::CHECKS,
     residency::CHECKS,
 ];
 

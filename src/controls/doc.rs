@@ -56,10 +56,12 @@ fn part(name: &str, profiles: &[Profile], sources: &[(String, String)]) -> Strin
 /// application order, then any other (residency) by name.
 fn ordered(profiles: &[Profile]) -> Vec<&Profile> {
     let rank = |p: &Profile| {
-        ["ssh", "baseline", "firewall", "mesh", "luks", "proxy"]
-            .iter()
-            .position(|k| *k == p.profile)
-            .unwrap_or(usize::MAX)
+        [
+            "ssh", "baseline", "firewall", "mesh", "luks", "proxy", "backup",
+        ]
+        .iter()
+        .position(|k| *k == p.profile)
+        .unwrap_or(usize::MAX)
     };
     let mut out: Vec<&Profile> = profiles.iter().collect();
     out.sort_by_key(|p| rank(p));

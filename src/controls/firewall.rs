@@ -122,6 +122,22 @@ fn allows(inv: &Inventory, host: &Host) -> Result<Vec<Allow>, String> {
             comment: "db from app over the mesh".into(),
         });
     }
+    let backup_sources = super::backup::allowed_sources(inv, host);
+    if !backup_sources.is_empty() {
+        let mut s = Sources::default();
+        for h in backup_sources {
+            if let Some(m) = h.mesh_address {
+                s.add_ip(m);
+            }
+        }
+        out.push(Allow {
+            proto: Proto::Tcp,
+            port: super::backup::DROP_PORT,
+            from: Some(s),
+            via_mesh: true,
+            comment: "backup drop from the db hosts over the mesh".into(),
+        });
+    }
     for f in &inv.flows {
         let to_me = f.to == host.name || host.roles.contains(&f.to);
         if !to_me {

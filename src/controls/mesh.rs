@@ -33,6 +33,9 @@ pub struct Directory {
     pub complete: bool,
     /// Where pairs' preshared keys are kept (when the inventory wants them).
     pub psk: Option<std::sync::Arc<super::mesh_psk::PskStore>>,
+    /// The backup's public keys (db hosts' drop keys, drops' host keys),
+    /// learned the same way.
+    pub backup: super::backup::BackupKeys,
 }
 
 impl Directory {
@@ -575,6 +578,7 @@ mod tests {
             .collect(),
             complete,
             psk: None,
+            backup: Default::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! kind knows how to judge facts and which resources enforce it.
 
 mod accounts;
+pub mod backup;
 pub mod catalog;
 pub mod context;
 pub mod custom;

@@ -141,3 +141,43 @@ for f in $RAMPART_HASH; do
 done
 # The proxy's whole configuration as nginx itself judges it.
 s nginx-test; if have nginx; then nginx -t 2>&1; echo "@@exit $?"; else echo "@@absent"; fi
+# BAK (controls/backup): a db host's drop key (public half) and when it was
+# born, each database's last committed backup, PostgreSQL's role and
+# databases; the host's SSH host key (public: what a drop presents); a
+# backup host's store: each file's size and first bytes, each manifest; the
+# backup units' last runs. With RAMPART_BACKUP_PROBE (a db host's drops,
+# ADDRESS,PORT), the host's own key asks each drop to list, read, delete,
+# open sftp and store a non-age upload: each must be refused.
+s backup
+B=/var/lib/rampart-backup
+if [ -f $B/drop_ed25519.pub ]; then
+  printf 'client-key %s\nclient-since %s\n' "$(cut -d' ' -f1,2 $B/drop_ed25519.pub)" "$(stat -c %Y $B/drop_ed25519.pub)"
+fi
+for f in $B/ok-*; do [ -f "$f" ] && printf 'ok %s %s\n' "${f##*/ok-}" "$(head -c 20 "$f")"; done
+[ -f /etc/ssh/ssh_host_ed25519_key.pub ] && printf 'host-key %s\n' "$(cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub)"
+for u in rampart-backup.service rampart-backup-rotate.service; do
+  systemctl show "$u" -p Result -p ExecMainStatus -p ExecMainExitTimestamp --timestamp=unix 2>/dev/null | sed "s/^/unit $u /"
+done
+if have psql && getent passwd postgres >/dev/null; then
+  runuser -u postgres -- psql -XAtq -c "SELECT 'pg-up' UNION ALL SELECT 'pg-role ' || rolname FROM pg_roles WHERE rolname = 'rampart-backup' UNION ALL SELECT 'pg-db ' || datname FROM pg_database WHERE NOT datistemplate" 2>/dev/null || echo 'pg-down'
+fi
+S=/var/lib/rampart/backups
+if [ -d $S ]; then
+  printf 'store-since %s\n' "$(stat -c %Y $S/.since 2>/dev/null || echo 0)"
+  tab=$(printf '\t')
+  find $S -mindepth 2 -maxdepth 2 -type f -printf '%P\t%s\n' 2>/dev/null | while IFS="$tab" read -r p size; do
+    case "$p" in
+      *.json) printf 'manifest\t%s\t%s\n' "$p" "$(head -c 65536 "$S/$p" | tr -d '\n\t')" ;;
+      *) printf 'file\t%s\t%s\t%s\n' "$p" "$size" "$(head -c 21 "$S/$p" | tr -c 'a-zA-Z0-9./-' '?')" ;;
+    esac
+  done
+fi
+if [ -n "$RAMPART_BACKUP_PROBE" ] && [ -f $B/drop_ed25519 ] && [ -f /etc/rampart/backup/known_hosts ]; then
+  for t in $RAMPART_BACKUP_PROBE; do
+    for req in 'ls -la' 'cat *' 'rm -f *' 'put probe' 'sftp'; do
+      if [ "$req" = sftp ]; then sub=-s; else sub=; fi
+      out=$(timeout 20 ssh -i $B/drop_ed25519 -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile=/etc/rampart/backup/known_hosts -o StrictHostKeyChecking=yes -o ConnectTimeout=5 -p "${t##*,}" $sub "rampart-drop@${t%,*}" "$req" </dev/null 2>&1); rc=$?
+      printf 'probe\t%s\t%s\t%s\t%s\n' "$t" "$req" "$rc" "$(printf '%s' "$out" | tr '\n\t' '  ' | head -c 300)"
+    done
+  done
+fi

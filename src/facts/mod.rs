@@ -2,6 +2,7 @@
 //! single SSH exec per host. The collector script only runs commands and
 //! delimits their output; all parsing happens here, in Rust.
 
+mod backup;
 mod model;
 pub mod pam;
 pub mod parse;
@@ -33,6 +34,9 @@ pub struct Request {
     pub read: Vec<String>,
     /// Secret files compared by SHA-256 on the host, never read.
     pub hash: Vec<String>,
+    /// A db host's backup targets (`ADDRESS,PORT`) that verify's probe
+    /// asks, with the host's own drop key, to list, read and delete.
+    pub backup_probe: Vec<String>,
 }
 
 fn word_list(items: impl IntoIterator<Item = String>) -> String {
@@ -44,11 +48,12 @@ fn word_list(items: impl IntoIterator<Item = String>) -> String {
 /// from the inventory and profiles, never from a host, and are quoted.
 pub fn collector_for(req: &Request) -> String {
     format!(
-        "{SCRIPT_ENV}RAMPART_DISKS={}\nRAMPART_STAT={}\nRAMPART_READ={}\nRAMPART_HASH={}\n{COLLECTOR}",
+        "{SCRIPT_ENV}RAMPART_DISKS={}\nRAMPART_STAT={}\nRAMPART_READ={}\nRAMPART_HASH={}\nRAMPART_BACKUP_PROBE={}\n{COLLECTOR}",
         word_list(req.disks.iter().map(|d| d.to_string_lossy().to_string())),
         word_list(req.stat.iter().cloned()),
         word_list(req.read.iter().cloned()),
         word_list(req.hash.iter().cloned()),
+        word_list(req.backup_probe.iter().cloned()),
     )
 }
 

@@ -72,6 +72,9 @@ pub struct Facts {
     /// The PAM service files rampart judges (common-*, su, sudo, sshd,
     /// login) as rules, and where Debian's `unix` profile is installed.
     pub pam: super::pam::PamFacts,
+    /// The backup profile's view (collect.sh's `backup` section): a db
+    /// host's drop key and last successes, a backup host's drop store.
+    pub backup: BackupFacts,
     /// What the control machine observed of this host over the network
     /// (live probes run by `verify`), by probe name; empty otherwise.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -100,6 +103,84 @@ pub struct Integrity {
     pub last_change: Option<u64>,
     /// The last run of Debian's daily check, `None` when it never ran.
     pub last_check: Option<UnitRun>,
+}
+
+/// What the backup profile judges, from either side (`controls::backup`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct BackupFacts {
+    /// A db host's drop key, public half only (`ssh-ed25519 AAAA…`).
+    pub client_key: Option<String>,
+    /// When that key was generated: the backup was set up then.
+    pub client_since: Option<u64>,
+    /// Each database's last backup that every target committed.
+    pub last_success: BTreeMap<String, u64>,
+    /// The host's SSH ed25519 host key (public): what its drop presents.
+    pub host_key: Option<String>,
+    /// The last run of rampart's backup units, by unit name.
+    pub runs: BTreeMap<String, UnitRun>,
+    /// The local PostgreSQL as the `postgres` account sees it; `None` when
+    /// there is no PostgreSQL to ask.
+    pub postgres: Option<PostgresFacts>,
+    /// The drop's store on a backup host; `None` when it has none.
+    pub store: Option<StoreFacts>,
+    /// The drop refusals a db host got with its own key (verify's probe).
+    pub probes: Vec<DropProbe>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct PostgresFacts {
+    /// The cluster answered.
+    pub up: bool,
+    /// The backup's role exists.
+    pub backup_role: bool,
+    pub databases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct StoreFacts {
+    /// When the store was set up (0: unknown).
+    pub since: u64,
+    /// Every file of the store below a source's directory, manifests aside.
+    pub files: Vec<StoredFile>,
+    /// Manifests by path (`SOURCE/NAME.json`); `None`: not a manifest rampart can read.
+    pub manifests: BTreeMap<String, Option<Manifest>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StoredFile {
+    /// `SOURCE/NAME`, relative to the store.
+    pub path: String,
+    pub size: u64,
+    /// Its first 21 bytes, non-printable ones as `?` (age's header is
+    /// `age-encryption.org/v1`).
+    pub head: String,
+}
+
+/// What the drop recorded of one artifact when it was committed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub artifact: String,
+    pub source: String,
+    pub database: String,
+    /// When the drop received it, seconds since the epoch.
+    pub time: u64,
+    pub size: u64,
+    pub sha256: String,
+    /// Exact row counts per `schema.table`, from the dump's snapshot.
+    pub rows: BTreeMap<String, u64>,
+}
+
+/// One request a db host made to a drop with its own key, and the answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DropProbe {
+    /// The drop's mesh address.
+    pub target: String,
+    pub request: String,
+    pub exit_status: i32,
+    pub output: String,
 }
 
 /// How a oneshot service's last run ended (`systemctl show`).

@@ -107,6 +107,7 @@ pub fn parse(raw: &str) -> Facts {
         },
         integrity: integrity(get("integrity")),
         pam: super::pam::pam_section(get("pam")),
+        backup: super::backup::backup(get("backup")),
         observed: BTreeMap::new(),
     };
     facts.services = units(get("unit-files"), get("units"));

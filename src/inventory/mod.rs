@@ -256,6 +256,13 @@ fn resolve(path: &Path, dir: &Path, source: &str, file: InventoryFile) -> Invent
             if !spec.disks.is_empty() {
                 profiles.push("luks".to_string());
             }
+            // Backups are in force where the inventory says they happen:
+            // on hosts declaring databases and on the targets.
+            if let Some(b) = &file.backup {
+                if !spec.databases.is_empty() || b.targets.contains(name) {
+                    profiles.push("backup".to_string());
+                }
+            }
             Host {
                 name: name.clone(),
                 // validate::check has proven that only hosts with `create:`

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 /// The profiles rampart knows. Later profiles are applied after earlier ones.
-pub const PROFILES: &[&str] = &["baseline", "ssh", "firewall", "mesh", "luks", "proxy"];
+pub const PROFILES: &[&str] = &[
+    "baseline", "ssh", "firewall", "mesh", "luks", "proxy", "backup",
+];
 
 /// Built-in roles and what they expand to (role names or profile names).
 pub fn builtin_roles() -> BTreeMap<String, Vec<String>> {

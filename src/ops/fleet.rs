@@ -1,4 +1,5 @@
-//! What the hosts of one run learn from each other: the mesh public keys.
+//! What the hosts of one run learn from each other: the mesh public keys,
+//! and the backup's (db hosts' drop keys, the drops' host keys).
 //!
 //! A host's peers can only be configured once every mesh host has a key.
 //! Hosts report their key (or their failure) to a [`Rendezvous`] as soon as
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::controls::backup::{valid_public_key, BackupKeys};
 use crate::controls::mesh::Directory;
 use crate::controls::mesh_psk::{valid_key, PskStore};
 use crate::inventory::Inventory;
@@ -98,9 +100,91 @@ pub fn record(path: &Path, keys: &BTreeMap<String, String>) -> Result<(), KeysFi
     std::fs::rename(&tmp, path).map_err(write)
 }
 
+/// `mesh/backup-keys.yaml` beside the inventory.
+pub fn backup_keys_file(inv: &Inventory) -> PathBuf {
+    keys_file(inv).with_file_name("backup-keys.yaml")
+}
+
+/// The backup's public keys as recorded: `clients:` and `hosts:`, each a
+/// map of host name to `ssh-ed25519 …`.
+#[derive(Debug, Default, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct BackupKeysFile {
+    #[serde(default)]
+    clients: BTreeMap<String, String>,
+    #[serde(default)]
+    hosts: BTreeMap<String, String>,
+}
+
+/// Backup keys recorded by earlier runs; none when the file does not exist.
+pub fn load_recorded_backup(path: &Path) -> Result<BackupKeys, KeysFileError> {
+    let invalid = |message: String| KeysFileError::Invalid {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BackupKeys::default()),
+        Err(e) => return Err(invalid(e.to_string())),
+    };
+    let f: BackupKeysFile = serde_yaml::from_str::<Option<_>>(&text)
+        .map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!("{}:{}: ", l.line(), l.column()))
+                .unwrap_or_default();
+            invalid(format!(
+                "{at}{e}; expected `clients:` and `hosts:` maps of `host: \"ssh-ed25519 …\"`"
+            ))
+        })?
+        .unwrap_or_default();
+    if let Some((host, _)) = f
+        .clients
+        .iter()
+        .chain(&f.hosts)
+        .find(|(_, k)| !valid_public_key(k))
+    {
+        return Err(invalid(format!(
+            "the key of {host} is not an ssh-ed25519 public key"
+        )));
+    }
+    Ok(BackupKeys {
+        clients: f.clients,
+        hosts: f.hosts,
+    })
+}
+
+/// Records `keys` merged over what the file holds, atomically.
+pub fn record_backup(path: &Path, keys: &BackupKeys) -> Result<(), KeysFileError> {
+    let mut all = load_recorded_backup(path)?;
+    let before = all.clone();
+    all.extend(keys);
+    if all == before && (path.exists() || all == BackupKeys::default()) {
+        return Ok(());
+    }
+    let write = |source| KeysFileError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(write)?;
+    let body = serde_yaml::to_string(&BackupKeysFile {
+        clients: all.clients,
+        hosts: all.hosts,
+    })
+    .map_err(|e| write(std::io::Error::other(e)))?;
+    let text = format!(
+        "# The backup's public keys (db hosts' drop keys, drops' host keys), recorded by rampart (public, safe to commit).\n{body}"
+    );
+    let tmp = dir.join(".backup-keys.yaml.tmp");
+    std::fs::write(&tmp, text).map_err(write)?;
+    std::fs::rename(&tmp, path).map_err(write)
+}
+
 #[derive(Debug, Clone, Default)]
 struct State {
     keys: BTreeMap<String, String>,
+    backup: BackupKeys,
     reported: BTreeSet<String>,
 }
 
@@ -109,6 +193,7 @@ struct State {
 pub struct Rendezvous {
     expected: BTreeSet<String>,
     recorded: BTreeMap<String, String>,
+    recorded_backup: BackupKeys,
     state: watch::Sender<State>,
     psk: Option<std::sync::Arc<PskStore>>,
 }
@@ -119,6 +204,7 @@ impl Rendezvous {
         Rendezvous {
             expected,
             recorded,
+            recorded_backup: BackupKeys::default(),
             state: watch::Sender::new(State::default()),
             psk: None,
         }
@@ -128,6 +214,21 @@ impl Rendezvous {
     pub fn with_preshared_keys(mut self, store: PskStore) -> Rendezvous {
         self.psk = Some(std::sync::Arc::new(store));
         self
+    }
+
+    /// Backup keys recorded by earlier runs, for hosts outside this one.
+    pub fn with_recorded_backup(mut self, keys: BackupKeys) -> Rendezvous {
+        self.recorded_backup = keys;
+        self
+    }
+
+    /// Learns a host's backup keys (before it reports, so a host waiting
+    /// for the directory to complete finds them there).
+    pub fn learn_backup(&self, keys: &BackupKeys) {
+        if *keys == BackupKeys::default() {
+            return;
+        }
+        self.state.send_modify(|s| s.backup.extend(keys));
     }
 
     pub fn expects(&self, host: &str) -> bool {
@@ -152,10 +253,13 @@ impl Rendezvous {
     fn directory(&self, s: &State) -> Directory {
         let mut keys = self.recorded.clone();
         keys.extend(s.keys.iter().map(|(h, k)| (h.clone(), k.clone())));
+        let mut backup = self.recorded_backup.clone();
+        backup.extend(&s.backup);
         Directory {
             keys,
             complete: self.expected.iter().all(|h| s.reported.contains(h)),
             psk: self.psk.clone(),
+            backup,
         }
     }
 
@@ -180,6 +284,11 @@ impl Rendezvous {
     /// Keys learned in this run, to record.
     pub fn learned(&self) -> BTreeMap<String, String> {
         self.state.borrow().keys.clone()
+    }
+
+    /// Backup keys learned in this run, to record.
+    pub fn learned_backup(&self) -> BackupKeys {
+        self.state.borrow().backup.clone()
     }
 }
 

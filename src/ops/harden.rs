@@ -90,13 +90,45 @@ pub fn mesh_rendezvous(
         .map(|s| s.host.name.clone())
         .collect();
     let recorded = fleet::load_recorded(&fleet::keys_file(inventory)).map_err(|e| e.to_string())?;
-    let mut r = Rendezvous::new(expected, recorded);
+    let recorded_backup = fleet::load_recorded_backup(&fleet::backup_keys_file(inventory))
+        .map_err(|e| e.to_string())?;
+    let mut r = Rendezvous::new(expected, recorded).with_recorded_backup(recorded_backup);
     if inventory.mesh.preshared_keys {
         r = r.with_preshared_keys(crate::controls::mesh_psk::PskStore::new(
             inventory, applying,
         ));
     }
     Ok(r)
+}
+
+/// What a host's facts give the rendezvous: its backup keys, learned at
+/// once; and whether it may report, i.e. it has every key its peers need
+/// from it (a db host's drop key is born in its first apply, so it reports
+/// after it, like a mesh host without a key yet).
+pub fn learn_backup_keys(
+    inventory: &Inventory,
+    rendezvous: &Rendezvous,
+    host: &str,
+    facts: &crate::facts::Facts,
+) -> bool {
+    let Some(h) = inventory.host(host) else {
+        return true;
+    };
+    rendezvous.learn_backup(&crate::controls::backup::own_keys(inventory, h, facts));
+    crate::controls::backup::keys_ready(inventory, h, facts)
+}
+
+/// Records what the run learned (public keys) beside the inventory.
+pub fn record_learned(inventory: &Inventory, rendezvous: &Rendezvous) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Err(e) = fleet::record(&fleet::keys_file(inventory), &rendezvous.learned()) {
+        warnings.push(e.to_string());
+    }
+    let backup = fleet::backup_keys_file(inventory);
+    if let Err(e) = fleet::record_backup(&backup, &rendezvous.learned_backup()) {
+        warnings.push(e.to_string());
+    }
+    warnings
 }
 
 /// Whether the host runs an edge proxy (its controls include PRX-02's check).

@@ -89,6 +89,7 @@ pub fn setup(inv: &Inventory, catalog: &Catalog, host: &Host) -> Result<HostSetu
     let mut releases = Vec::new();
     let mut request = facts::Request {
         disks: host.disks.clone(),
+        backup_probe: controls::backup::probe_targets(inv, host),
         ..Default::default()
     };
     for release in platform::SUPPORTED {

@@ -21,15 +21,21 @@ pub fn mesh_directory<'a>(
 ) -> Result<Directory, String> {
     let mut keys: BTreeMap<String, String> =
         fleet::load_recorded(&fleet::keys_file(inventory)).map_err(|e| e.to_string())?;
+    let mut backup = fleet::load_recorded_backup(&fleet::backup_keys_file(inventory))
+        .map_err(|e| e.to_string())?;
     for (host, f) in reported {
         if let Some(k) = f.mesh.public_key.clone() {
             keys.insert(host.to_string(), k);
+        }
+        if let Some(h) = inventory.host(host) {
+            backup.extend(&crate::controls::backup::own_keys(inventory, h, f));
         }
     }
     Ok(Directory {
         keys,
         complete: true,
         psk: None,
+        backup,
     })
 }
 

@@ -72,6 +72,18 @@ pub fn database_resources(ctx: &HostCtx) -> Result<Vec<Resource>, String> {
     }])
 }
 
+/// The AIDE database rebuilt after a change rampart makes outside harden
+/// (a mesh key rotation), on hosts where a database exists: LOG-15 judges
+/// it newer than rampart's last change, and its next check must not report
+/// rampart's own edit. Hosts without AIDE are left alone.
+pub fn refresh_if_built() -> Resource {
+    Resource::Snapshot {
+        what: format!("AIDE database {AIDE_DATABASE}: rebuilt after rampart's change"),
+        stale: false,
+        command: format!("if [ -e {AIDE_DATABASE} ]; then {AIDEINIT} >/dev/null; fi"),
+    }
+}
+
 /// What the last daily check says, or why there is none to judge yet.
 fn check_verdict(ctx: &HostCtx) -> (bool, String) {
     let i = &ctx.facts.integrity;

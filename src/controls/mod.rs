@@ -34,6 +34,7 @@ use include_dir::{include_dir, Dir};
 pub use catalog::{Check, Control, Profile, References, Severity};
 pub use context::{HostCtx, Vars};
 pub use dispatch::HostControl;
+pub use integrity::refresh_if_built as refresh_integrity_database;
 pub use outcome::{Evidence, Outcome, Status};
 
 /// Paths of the sudoers files rampart manages (provision reads them).

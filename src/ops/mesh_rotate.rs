@@ -102,7 +102,15 @@ pub async fn switch(
         summary: format!("file {} (new peer keys)", mesh::CONFIG_FILE),
         diff: None,
     };
-    let applied = apply_changes(session, reconnect, vec![change], stamp).await?;
+    // The rotation changes the host: its integrity database follows, as
+    // after a harden (LOG-15).
+    let refresh = Change {
+        resource: crate::controls::refresh_integrity_database(),
+        action: '~',
+        summary: "AIDE database rebuilt where one exists".into(),
+        diff: None,
+    };
+    let applied = apply_changes(session, reconnect, vec![change, refresh], stamp).await?;
     if !applied.succeeded() {
         return Err(MeshRotateError::Step(format!(
             "the new configuration did not apply: {:?}; previous key kept at {PREVIOUS_KEY}",

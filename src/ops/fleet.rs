@@ -83,19 +83,29 @@ pub fn record(path: &Path, keys: &BTreeMap<String, String>) -> Result<(), KeysFi
     if all == before && path.exists() {
         return Ok(());
     }
-    let write = |source| KeysFileError::Write {
-        path: path.display().to_string(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(write)?;
     let mut text = String::from(
         "# WireGuard public keys of the mesh hosts, recorded by rampart (public, safe to commit).\n",
     );
     for (h, k) in &all {
         text.push_str(&format!("{h}: \"{k}\"\n"));
     }
-    let tmp = dir.join(".public-keys.yaml.tmp");
+    write_atomically(path, &text)
+}
+
+/// Writes a keys file through a temporary file beside it and a rename, so
+/// a reader never sees half of it.
+fn write_atomically(path: &Path, text: &str) -> Result<(), KeysFileError> {
+    let write = |source| KeysFileError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(write)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, text).map_err(write)?;
     std::fs::rename(&tmp, path).map_err(write)
 }
@@ -162,23 +172,20 @@ pub fn record_backup(path: &Path, keys: &BackupKeys) -> Result<(), KeysFileError
     if all == before && (path.exists() || all == BackupKeys::default()) {
         return Ok(());
     }
-    let write = |source| KeysFileError::Write {
-        path: path.display().to_string(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(write)?;
     let body = serde_yaml::to_string(&BackupKeysFile {
         clients: all.clients,
         hosts: all.hosts,
     })
-    .map_err(|e| write(std::io::Error::other(e)))?;
-    let text = format!(
-        "# The backup's public keys (db hosts' drop keys, drops' host keys), recorded by rampart (public, safe to commit).\n{body}"
-    );
-    let tmp = dir.join(".backup-keys.yaml.tmp");
-    std::fs::write(&tmp, text).map_err(write)?;
-    std::fs::rename(&tmp, path).map_err(write)
+    .map_err(|e| KeysFileError::Write {
+        path: path.display().to_string(),
+        source: std::io::Error::other(e),
+    })?;
+    write_atomically(
+        path,
+        &format!(
+            "# The backup's public keys (db hosts' drop keys, drops' host keys), recorded by rampart (public, safe to commit).\n{body}"
+        ),
+    )
 }
 
 #[derive(Debug, Clone, Default)]

@@ -12,7 +12,7 @@ mod common;
 use std::process::Command;
 use std::time::Instant;
 
-use common::{keygen, lab, rampart, text, Lab};
+use common::{keygen, lab, run, text, verify_json as verify, Lab};
 use serde_json::Value;
 
 const SUBNET: &str = "10.124.31.0/24";
@@ -103,23 +103,7 @@ fn ssh(
         }
         None => Command::new("ssh"),
     };
-    c.args([
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "LogLevel=ERROR",
-        "-o",
-        "ConnectTimeout=10",
-        "-o",
-        "IdentitiesOnly=yes",
-    ])
-    .arg("-o")
-    .arg(format!(
-        "UserKnownHostsFile={}",
-        lab.known_hosts().display()
-    ));
+    c.args(lab.ssh_options()).args(["-o", "IdentitiesOnly=yes"]);
     if let Some(k) = key {
         c.arg("-i").arg(k);
     }
@@ -128,15 +112,6 @@ fn ssh(
         .arg(command)
         .output()
         .expect("ssh runs")
-}
-
-fn run(inv: &std::path::Path, args: &[&str]) -> std::process::Output {
-    rampart()
-        .arg("-i")
-        .arg(inv)
-        .args(args)
-        .output()
-        .expect("rampart runs")
 }
 
 fn kinds(host: &Value) -> Vec<String> {
@@ -152,18 +127,6 @@ fn kinds(host: &Value) -> Vec<String> {
 
 /// The tests share one lab: one at a time.
 static LAB_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn verify(inv: &std::path::Path) -> (Option<i32>, Value) {
-    let out = run(inv, &["verify", "--format", "json"]);
-    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "verify JSON ({e}): {}\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    });
-    (out.status.code(), v)
-}
 
 fn status_of(v: &Value, host: &str, id: &str) -> String {
     v["results"]

@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{lab, rampart, text, Lab};
+use common::{lab, run, text, verify_json, Lab};
 use rampart::controls::{builtin_profiles, Check};
 use serde_json::Value;
 
@@ -24,27 +24,6 @@ fn control_id(pick: impl Fn(&Check) -> bool) -> String {
         .find(|c| pick(&c.check))
         .map(|c| c.id.clone())
         .expect("a built-in control for this check")
-}
-
-fn run(lab_inv: &std::path::Path, args: &[&str]) -> std::process::Output {
-    rampart()
-        .arg("-i")
-        .arg(lab_inv)
-        .args(args)
-        .output()
-        .expect("rampart runs")
-}
-
-fn verify_json(inv: &std::path::Path) -> (Option<i32>, Value) {
-    let out = run(inv, &["verify", "--format", "json"]);
-    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "verify JSON ({e}): {}\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    });
-    (out.status.code(), v)
 }
 
 fn failing(v: &Value, host: &str) -> BTreeSet<String> {

@@ -169,27 +169,28 @@ impl Lab {
         child.wait_with_output().expect("ssh finishes")
     }
 
+    /// The system ssh client's options for this lab: batch mode, the lab's
+    /// known_hosts, strict host keys, a bounded connect.
+    pub fn ssh_options(&self) -> Vec<String> {
+        [
+            "BatchMode=yes".to_string(),
+            "StrictHostKeyChecking=yes".into(),
+            "LogLevel=ERROR".into(),
+            "ConnectTimeout=10".into(),
+            format!("UserKnownHostsFile={}", self.known_hosts().display()),
+        ]
+        .into_iter()
+        .flat_map(|o| ["-o".to_string(), o])
+        .collect()
+    }
+
     fn ssh_command(&self, user: &str, i: usize, command: &str) -> std::process::Command {
         let mut c = std::process::Command::new("ssh");
-        c.args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "LogLevel=ERROR",
-            "-o",
-            "ConnectTimeout=10",
-        ])
-        .arg("-o")
-        .arg(format!(
-            "UserKnownHostsFile={}",
-            self.known_hosts().display()
-        ))
-        .arg("-i")
-        .arg(self.key())
-        .arg(format!("{user}@{}", self.address(i)))
-        .arg(command);
+        c.args(self.ssh_options())
+            .arg("-i")
+            .arg(self.key())
+            .arg(format!("{user}@{}", self.address(i)))
+            .arg(command);
         c
     }
     /// A copy of the lab inventory in `dir`, transformed by `edit`, with the
@@ -345,16 +346,37 @@ pub fn reboot_and_wait(lab: &Lab, hosts: &[usize], limit: std::time::Duration) -
 }
 
 /// Statuses of a `verify --format json` run: (host, id) → (status, reason).
-pub fn verify_results(
-    out: &Output,
-) -> std::collections::BTreeMap<(String, String), (String, String)> {
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+/// `rampart -i INV ARGS…`.
+pub fn run(inv: &Path, args: &[&str]) -> Output {
+    rampart()
+        .arg("-i")
+        .arg(inv)
+        .args(args)
+        .output()
+        .expect("rampart runs")
+}
+
+/// verify's JSON output, or a panic that shows what verify printed.
+pub fn verify_document(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "verify JSON ({e}): {}\n{}",
             text(&out.stdout),
             text(&out.stderr)
         )
-    });
+    })
+}
+
+/// `verify --format json` on `inv`: its exit code and document.
+pub fn verify_json(inv: &Path) -> (Option<i32>, serde_json::Value) {
+    let out = run(inv, &["verify", "--format", "json"]);
+    (out.status.code(), verify_document(&out))
+}
+
+pub fn verify_results(
+    out: &Output,
+) -> std::collections::BTreeMap<(String, String), (String, String)> {
+    let v = verify_document(out);
     v["results"]
         .as_array()
         .expect("results")
